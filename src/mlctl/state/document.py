@@ -1,0 +1,170 @@
+"""The state document: what mlctl last made true in one environment.
+
+One JSON document per environment. ``lineage`` is fixed when the state is created and
+``serial`` grows by one on every write, so a saved plan can tell whether the state moved
+under it. ``resources`` holds, per address, the spec last applied and what providers
+returned; ``models`` is the registry (versions, stage holders, stage history). Values from
+``${VAR}`` interpolation are never stored here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FORMAT_VERSION = 1
+
+VersionStatus = Literal["passed", "rejected"]
+StageName = Literal["none", "staging", "production", "archived"]
+
+
+def utcnow() -> str:
+    """The current time as an ISO-8601 UTC string with seconds precision."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class Doc(BaseModel):
+    """Base of state nodes: tolerant of keys added by newer minor versions."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class GitInfo(Doc):
+    """The commit the desired state was read from (None outside a git repository)."""
+
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool = False
+
+
+class ResourceState(Doc):
+    """One applied resource: its normalized spec and what providers reported for it."""
+
+    type: str
+    name: str
+    spec: dict[str, Any] = Field(default_factory=dict)
+    status: dict[str, Any] = Field(default_factory=dict)
+    depends_on: list[str] = Field(default_factory=list)
+    updated_at: str = Field(default_factory=utcnow)
+
+
+class Artifact(Doc):
+    """A stored artifact: where it is and the content hash it must match to be loaded."""
+
+    uri: str
+    sha256: str
+    size: int
+
+
+class GateResult(Doc):
+    """One gate evaluated against one version's metrics."""
+
+    gate: str
+    metric: str
+    op: Literal[">=", "<="]
+    threshold: float
+    value: float | None
+    passed: bool
+
+
+class RollbackMark(Doc):
+    """Set on a version taken out of production by a rollback, so apply won't re-promote it."""
+
+    at: str
+    by: str
+    reason: str | None = None
+
+
+class ModelVersion(Doc):
+    """A registered version: identity, metrics, gate results, artifact and lineage."""
+
+    version: int
+    identity: str = Field(description="hash of the normalized training spec and data fingerprints")
+    status: VersionStatus
+    stage: StageName = "none"
+    metrics: dict[str, float] = Field(default_factory=dict)
+    gates: list[GateResult] = Field(default_factory=list)
+    artifact: Artifact | None = None
+    run_id: str | None = None
+    training: dict[str, Any] = Field(default_factory=dict, description="normalized training spec")
+    data: dict[str, str] = Field(default_factory=dict, description="dataset -> fingerprint")
+    git_commit: str | None = None
+    created_at: str = Field(default_factory=utcnow)
+    created_by: str | None = None
+    rolled_back: RollbackMark | None = None
+
+    @property
+    def failed_gates(self) -> list[str]:
+        return [g.gate for g in self.gates if not g.passed]
+
+
+class StageEvent(Doc):
+    """One move of a stage: promote, archive, rollback or clear."""
+
+    time: str = Field(default_factory=utcnow)
+    stage: Literal["staging", "production"]
+    action: Literal["promote", "archive", "rollback", "clear"]
+    from_version: int | None = None
+    to_version: int | None = None
+    actor: str | None = None
+    reason: str | None = None
+    commit: str | None = None
+
+
+def _empty_stages() -> dict[str, int | None]:
+    return {"staging": None, "production": None}
+
+
+class ModelRegistry(Doc):
+    """Every version of one model, the stage holders and the history of stage moves."""
+
+    next_version: int = 1
+    versions: list[ModelVersion] = Field(default_factory=list)
+    stages: dict[str, int | None] = Field(default_factory=lambda: _empty_stages())
+    history: list[StageEvent] = Field(default_factory=list)
+
+    def get(self, version: int) -> ModelVersion | None:
+        """The version numbered ``version``, or None."""
+        for item in self.versions:
+            if item.version == version:
+                return item
+        return None
+
+    def by_identity(self, identity: str) -> ModelVersion | None:
+        """The version with this identity (same spec on same data), or None."""
+        for item in self.versions:
+            if item.identity == identity:
+                return item
+        return None
+
+
+class State(Doc):
+    """The whole state of one environment."""
+
+    format_version: int = FORMAT_VERSION
+    lineage: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    serial: int = 0
+    mlctl_version: str = ""
+    environment: str = ""
+    git: GitInfo = Field(default_factory=GitInfo)
+    updated_at: str | None = None
+    resources: dict[str, ResourceState] = Field(default_factory=dict)
+    models: dict[str, ModelRegistry] = Field(default_factory=dict)
+
+    def registry(self, model: str) -> ModelRegistry:
+        """The registry of ``model``, created empty if absent."""
+        return self.models.setdefault(model, ModelRegistry())
+
+    def to_json(self) -> str:
+        """Canonical JSON text (sorted keys, 2-space indent, trailing newline)."""
+        import json
+
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> State:
+        """Parse state JSON; raises ``ValueError`` on malformed input."""
+        return cls.model_validate_json(text)
