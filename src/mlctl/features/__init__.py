@@ -1,0 +1,1 @@
+"""Feature store: offline point-in-time retrieval (online store and materialization later)."""

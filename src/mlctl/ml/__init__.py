@@ -1,0 +1,20 @@
+"""The ML layer: pure-ish functions the engine composes to check, train and judge models.
+
+Importing this package is cheap; each module imports what it needs.
+
+* :mod:`~mlctl.ml.fingerprint`: ``fingerprint_file`` (sha256 of a data file; hashlib only,
+  safe for ``plan``).
+* :mod:`~mlctl.ml.data`: ``read_table`` (CSV/Parquet with declared types and UTC timestamps).
+* :mod:`~mlctl.ml.checks`: ``run_checks`` -> ``CheckResult`` list (schema, rows, nulls, ranges).
+* :mod:`~mlctl.ml.train`: ``load_estimator`` (allow-list only), ``prepare_target``,
+  ``build_pipeline`` (preprocessing + estimator: the artifact), ``train`` -> ``TrainResult``.
+* :mod:`~mlctl.ml.evaluate`: ``evaluate`` -> metrics (quality, single-row latency, sizes).
+* :mod:`~mlctl.ml.gates`: ``evaluate_gates`` -> ``GateResult`` list, ``describe_gates``
+  (no heavy imports, safe for ``plan``).
+* :mod:`~mlctl.ml.profile`: ``reference_profile`` and ``reference_sample`` for drift later.
+* :mod:`~mlctl.ml.plots`: feature importance and confusion matrix PNGs (Agg, no pyplot).
+* :mod:`~mlctl.ml.tracking`: ``RunStore``/``Run``/``RunRecord``, a local MLflow-like run
+  store with atomic writes.
+
+Point-in-time feature retrieval lives in :mod:`mlctl.features.offline`.
+"""

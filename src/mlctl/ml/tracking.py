@@ -1,0 +1,317 @@
+"""A local run store in the spirit of MLflow tracking: one directory per training run.
+
+Layout: ``<root>/<run_id>/run.json`` (the :class:`RunRecord`) and
+``<root>/<run_id>/artifacts/<name>``. Run ids are ``YYYYMMDDTHHMMSSffffffZ-<6 hex>`` (UTC
+start time plus randomness), so sorting ids sorts runs by start time.
+
+Contract: every ``log_*``/``set_tags``/``finish`` call rewrites ``run.json`` atomically
+(temporary file in the same directory, fsync, ``os.replace``): a process killed at any point
+leaves either the previous or the new file, never a torn one, and a run that never finished
+reads back with status ``running``. Artifacts are written the same way. A ``Run`` is used by
+one thread; different runs may be written concurrently. Nothing heavy is imported here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import re
+import secrets
+import tempfile
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlctl.errors import MlctlError, NotFoundError
+
+__all__ = ["Run", "RunRecord", "RunStore"]
+
+RunStatus = Literal["running", "finished", "failed"]
+PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "mlctl")
+_RUN_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{6}$")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class RunRecord(BaseModel):
+    """Everything recorded about one run (the content of ``run.json``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    model: str
+    environment: str
+    status: RunStatus = "running"
+    error: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    data: dict[str, str] = Field(default_factory=dict, description="dataset -> fingerprint")
+    artifacts: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="name -> {sha256, size}"
+    )
+    git_commit: str | None = None
+    python: str = ""
+    platform: str = ""
+    packages: dict[str, str | None] = Field(default_factory=dict)
+    started_at: str
+    ended_at: str | None = None
+    duration_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict of the record."""
+        return self.model_dump(mode="json")
+
+
+class Run:
+    """A run being recorded. Also a context manager: an exception finishes it as failed."""
+
+    def __init__(self, store: RunStore, record: RunRecord, started: datetime):
+        self.store = store
+        self.record = record
+        self._started = started
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def directory(self) -> Path:
+        return self.store.root / self.run_id
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Record parameters (JSON values kept as they are, anything else as text)."""
+        self.record.params.update({str(k): _jsonable(v) for k, v in params.items()})
+        self._save()
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        """Record metrics as floats (the latest value of a name wins)."""
+        self.record.metrics.update({str(k): float(v) for k, v in metrics.items()})
+        self._save()
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Add or replace tags."""
+        self.record.tags.update({str(k): str(v) for k, v in tags.items()})
+        self._save()
+
+    def log_data(self, fingerprints: dict[str, str]) -> None:
+        """Record the datasets used: name -> ``sha256:...`` fingerprint."""
+        self.record.data.update({str(k): str(v) for k, v in fingerprints.items()})
+        self._save()
+
+    def log_artifact(self, source: Path | str | bytes, name: str | None = None) -> Path:
+        """Copy a file (or write bytes) to ``artifacts/<name>``; return the stored path.
+
+        ``name`` defaults to the file's name (required for bytes); it may contain ``/`` for
+        sub-folders but must stay inside the artifacts folder.
+        """
+        if isinstance(source, bytes):
+            if not name:
+                raise MlctlError("log_artifact needs a name for bytes")
+            payload = source
+        else:
+            src = Path(source)
+            if not src.is_file():
+                raise MlctlError(f"artifact not found: {src}")
+            name = name or src.name
+            payload = src.read_bytes()
+        target = _inside(self.directory / "artifacts", name)
+        _atomic_write(target, payload)
+        self.record.artifacts[name] = {
+            "sha256": hashlib.sha256(payload).hexdigest(),
+            "size": len(payload),
+        }
+        self._save()
+        return target
+
+    def finish(
+        self, status: Literal["finished", "failed"] = "finished", error: str | None = None
+    ) -> RunRecord:
+        """Close the run with ``status`` (and ``error`` text when it failed)."""
+        ended = _now()
+        self.record.status = status
+        self.record.error = error
+        self.record.ended_at = _iso(ended)
+        self.record.duration_s = (ended - self._started).total_seconds()
+        self._save()
+        return self.record
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self.record.status != "running":
+            return
+        if error is None:
+            self.finish("finished")
+        else:
+            self.finish("failed", f"{type(error).__name__}: {error}")
+
+    def _save(self) -> None:
+        self.store._write(self.record)
+
+
+class RunStore:
+    """Runs kept under ``root`` (created on first write)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def start_run(
+        self,
+        model: str,
+        environment: str,
+        tags: dict[str, str] | None = None,
+        git_commit: str | None = None,
+    ) -> Run:
+        """Create and persist a new run with status ``running`` and its environment facts."""
+        started = _now()
+        run_id = f"{started:%Y%m%dT%H%M%S%f}Z-{secrets.token_hex(3)}"
+        record = RunRecord(
+            run_id=run_id,
+            model=model,
+            environment=environment,
+            tags={str(k): str(v) for k, v in (tags or {}).items()},
+            git_commit=git_commit,
+            python=platform.python_version(),
+            platform=platform.platform(),
+            packages={name: _version(name) for name in PACKAGES},
+            started_at=_iso(started),
+        )
+        run = Run(self, record, started)
+        run._save()
+        return run
+
+    def list_runs(self, model: str | None = None) -> list[RunRecord]:
+        """Every readable run (of ``model`` when given), newest first."""
+        if not self.root.is_dir():
+            return []
+        records = []
+        for directory in sorted(self.root.iterdir(), key=lambda p: p.name, reverse=True):
+            if not _RUN_ID.match(directory.name):
+                continue
+            record = self._read(directory.name, missing_ok=True)
+            if record is not None and (model is None or record.model == model):
+                records.append(record)
+        return records
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run with this id or unique id prefix; :class:`NotFoundError` otherwise."""
+        if not run_id:
+            raise NotFoundError("no run id given")
+        ids = [p.name for p in self.root.iterdir()] if self.root.is_dir() else []
+        ids = [i for i in ids if _RUN_ID.match(i)]
+        matches = [run_id] if run_id in ids else sorted(i for i in ids if i.startswith(run_id))
+        if not matches:
+            raise NotFoundError(f"no run '{run_id}' in {self.root}")
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise NotFoundError(f"run prefix '{run_id}' is ambiguous: {shown}")
+        record = self._read(matches[0], missing_ok=False)
+        assert record is not None
+        return record
+
+    def compare(self, run_ids: list[str]) -> dict[str, Any]:
+        """Params and metrics of several runs side by side.
+
+        Returns ``{"runs": [ids], "params": {name: {"values": {id: v}, "differs": bool}},
+        "metrics": {name: {"values": {id: v}, "differs": bool}}}``; a run lacking a name has
+        ``None`` there. Ids may be unique prefixes.
+        """
+        records = [self.get_run(run_id) for run_id in run_ids]
+        ids = [r.run_id for r in records]
+
+        def side_by_side(field: str) -> dict[str, Any]:
+            names = sorted({k for r in records for k in getattr(r, field)})
+            table = {}
+            for name in names:
+                values = {r.run_id: getattr(r, field).get(name) for r in records}
+                distinct = {json.dumps(v, sort_keys=True) for v in values.values()}
+                table[name] = {"values": values, "differs": len(distinct) > 1}
+            return table
+
+        return {"runs": ids, "params": side_by_side("params"), "metrics": side_by_side("metrics")}
+
+    def artifact_path(self, run_id: str, name: str) -> Path:
+        """Where artifact ``name`` of run ``run_id`` is stored."""
+        return _inside(self.root / self.get_run(run_id).run_id / "artifacts", name)
+
+    def _write(self, record: RunRecord) -> None:
+        text = json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n"
+        _atomic_write(self.root / record.run_id / "run.json", text.encode())
+
+    def _read(self, run_id: str, missing_ok: bool) -> RunRecord | None:
+        path = self.root / run_id / "run.json"
+        try:
+            return RunRecord.model_validate_json(path.read_bytes())
+        except FileNotFoundError:
+            if missing_ok:
+                return None
+            raise NotFoundError(f"run {run_id} has no run.json") from None
+        except ValueError as error:
+            if missing_ok:
+                return None
+            raise MlctlError(f"run {run_id}: unreadable run.json ({error})") from None
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` via a fsynced temporary file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    if hasattr(os, "O_DIRECTORY"):
+        with contextlib.suppress(OSError):
+            directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+
+
+def _inside(folder: Path, name: str) -> Path:
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+        raise MlctlError(f"artifact name '{name}' must be a relative path inside the run")
+    return folder / relative
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return value
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
