@@ -1,0 +1,325 @@
+"""The example repository: synthetic data generator, template, ``init_repo`` and project copy."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from mlctl.errors import MlctlError
+from mlctl.example import generator
+from mlctl.example.generator import FEATURES, generate
+from mlctl.example.init import DATA_FILES, ensure_example_data, init_repo, template_files
+from mlctl.spec.models import Environment, ProviderFile
+
+REPO = Path(__file__).resolve().parents[1]
+ENVS = ("dev", "prod")
+ACTIVITY_COLUMNS = ["customer_id", "event_timestamp", *FEATURES]
+LABEL_COLUMNS = ["customer_id", "event_timestamp", "churned"]
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The default-size data set, generated once (and timed)."""
+    start = time.perf_counter()
+    paths = generate(tmp_path_factory.mktemp("full"))
+    elapsed = time.perf_counter() - start
+    frames = {name: pd.read_csv(path) for name, path in paths.items()}
+    for frame in frames.values():
+        frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
+    return {"paths": paths, "frames": frames, "seconds": elapsed}
+
+
+def _join(labels: pd.DataFrame, activity: pd.DataFrame, ttl_days: int = 90) -> pd.DataFrame:
+    """Point-in-time join: the latest snapshot at or before each label, within the ttl."""
+    return pd.merge_asof(
+        labels.sort_values("event_timestamp"),
+        activity.sort_values("event_timestamp"),
+        on="event_timestamp",
+        by="customer_id",
+        direction="backward",
+        tolerance=pd.Timedelta(days=ttl_days),
+    )
+
+
+# --- generator ---------------------------------------------------------------------------
+
+
+def test_generate_is_deterministic(tmp_path: Path) -> None:
+    first = generate(tmp_path / "a", customers=1500, seed=11)
+    second = generate(tmp_path / "b", customers=1500, seed=11)
+    other = generate(tmp_path / "c", customers=1500, seed=12)
+    assert set(first) == {"customer_activity", "churn_labels", "churn_outcomes"}
+    assert sorted(p.name for p in first.values()) == sorted(DATA_FILES)
+    for name in first:
+        assert first[name].read_bytes() == second[name].read_bytes(), name
+    assert first["customer_activity"].read_bytes() != other["customer_activity"].read_bytes()
+
+
+def test_generate_rejects_no_customers(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        generate(tmp_path, customers=0)
+
+
+def test_columns_and_types(tmp_path: Path) -> None:
+    paths = generate(tmp_path, customers=3000)
+    activity = pd.read_csv(paths["customer_activity"])
+    labels = pd.read_csv(paths["churn_labels"])
+    outcomes = pd.read_csv(paths["churn_outcomes"])
+    assert list(activity.columns) == ACTIVITY_COLUMNS
+    assert list(labels.columns) == LABEL_COLUMNS
+    assert list(outcomes.columns) == LABEL_COLUMNS
+    for column in ("total_orders_30d", "days_since_last_order", "support_tickets_90d"):
+        assert pd.api.types.is_integer_dtype(activity[column]), column
+        assert activity[column].min() >= 0
+    # login_frequency_7d is an int column with a few blanks: whole numbers once read
+    logins = activity["login_frequency_7d"].dropna()
+    assert (logins == logins.round()).all() and logins.min() >= 0
+    assert pd.api.types.is_float_dtype(activity["avg_order_value"])
+    assert activity["avg_order_value"].min() >= 0
+    assert activity["customer_id"].str.fullmatch(r"C\d{6}").all()
+    for frame in (activity, labels, outcomes):
+        stamps = frame["event_timestamp"].astype(str)
+        assert stamps.str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").all()
+        assert pd.to_datetime(frame["event_timestamp"], utc=True).notna().all()
+    for frame in (labels, outcomes):
+        assert set(frame["churned"]) == {"Yes", "No"}
+    # integers are written without a decimal point, blanks as empty fields
+    header, first_row = paths["customer_activity"].read_text().splitlines()[:2]
+    assert header == ",".join(ACTIVITY_COLUMNS)
+    assert ".0," not in first_row
+
+
+def test_full_size_data(full: dict[str, Any]) -> None:
+    frames = full["frames"]
+    activity, labels, outcomes = (
+        frames["customer_activity"],
+        frames["churn_labels"],
+        frames["churn_outcomes"],
+    )
+    assert activity["customer_id"].nunique() >= 20000
+    assert labels["customer_id"].is_unique and len(labels) == activity["customer_id"].nunique()
+    per_customer = activity.groupby("customer_id").size()
+    assert per_customer.between(3, 6).all()
+    span = activity["event_timestamp"].max() - activity["event_timestamp"].min()
+    assert pd.Timedelta(days=150) <= span <= pd.Timedelta(days=240)
+    assert len(activity) >= 10000  # the data checks' min_rows
+    nulls = activity.isna().mean()
+    assert 0.003 < nulls["avg_order_value"] < 0.03
+    assert 0.003 < nulls["login_frequency_7d"] < 0.03
+    assert nulls.drop(["avg_order_value", "login_frequency_7d"]).eq(0).all()
+    assert 0.15 <= (labels["churned"] == "Yes").mean() <= 0.4
+    assert 0.15 <= (outcomes["churned"] == "Yes").mean() <= 0.4
+    assert len(outcomes) >= 1000
+    # small enough to generate on the fly and keep in a demo
+    assert full["paths"]["customer_activity"].stat().st_size < 6_000_000
+    assert full["seconds"] < 10  # about 0.5 s on a laptop; generous for loaded CI machines
+
+
+def test_labels_follow_snapshots(full: dict[str, Any]) -> None:
+    activity, labels = full["frames"]["customer_activity"], full["frames"]["churn_labels"]
+    first_seen = activity.groupby("customer_id")["event_timestamp"].min()
+    after_first = labels["event_timestamp"].to_numpy() >= first_seen.loc[labels["customer_id"]]
+    assert after_first.mean() >= 0.9
+    joined = _join(labels, activity)
+    missing = joined["total_orders_30d"].isna().mean()
+    assert 0.005 <= missing <= 0.05  # a few labels find no feature row: imputation is exercised
+
+
+def test_outcomes_come_later(full: dict[str, Any]) -> None:
+    labels = full["frames"]["churn_labels"].set_index("customer_id")["event_timestamp"]
+    outcomes = full["frames"]["churn_outcomes"]
+    assert outcomes["customer_id"].is_unique
+    later = outcomes["event_timestamp"].to_numpy() > labels.loc[outcomes["customer_id"]]
+    assert later.all()
+    joined = _join(outcomes, full["frames"]["customer_activity"])
+    assert joined["total_orders_30d"].notna().all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env", ENVS)
+def test_configured_model_passes_its_gates(full: dict[str, Any], env: str) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.metrics import accuracy_score, roc_auc_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+
+    model = _environment(REPO / "environments" / env).models["churn-predictor"]
+    frames = full["frames"]
+    joined = _join(frames["churn_labels"], frames["customer_activity"])
+    x = joined[list(FEATURES)].astype(float)
+    y = (joined["churned"] == "Yes").astype(int)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=model.training.test_size, random_state=model.training.random_state
+    )
+    estimator = RandomForestClassifier(**model.training.params, n_jobs=-1)
+    pipeline = make_pipeline(SimpleImputer(strategy="median"), estimator).fit(x_train, y_train)
+    auc = roc_auc_score(y_test, pipeline.predict_proba(x_test)[:, 1])
+    accuracy = accuracy_score(y_test, pipeline.predict(x_test))
+    assert model.gates.min_auc is not None and model.gates.min_accuracy is not None
+    assert model.gates.min_auc + 0.02 <= auc <= 0.93  # clears the gate with a margin, not 1.0
+    assert model.gates.min_accuracy + 0.02 <= accuracy
+
+
+# --- template and the project's own copy ---------------------------------------------------
+
+
+def test_template_contents() -> None:
+    paths = {rel for rel, _ in template_files()}
+    expected = {f"environments/{env}/{name}.yaml" for env in ENVS for name in _ENV_FILES}
+    expected |= {"providers/local.yaml", "state/.gitkeep", "data/.gitkeep", ".gitignore"}
+    assert paths == expected
+    ignored = dict(template_files())[".gitignore"].decode().split()
+    for pattern in ("data/*.csv", "data/*.parquet", "state/*.json", "state/*.lock", ".mlctl/"):
+        assert pattern in ignored
+
+
+_ENV_FILES = ("environment", "data", "features", "models", "deployments", "monitors")
+
+
+def test_project_copy_matches_template() -> None:
+    template = {
+        rel: content
+        for rel, content in template_files()
+        if rel.startswith(("environments/", "providers/", "state/"))
+    }
+    project = {
+        path.relative_to(REPO).as_posix(): path.read_bytes()
+        for folder in ("environments", "providers")
+        for path in (REPO / folder).rglob("*")
+        if path.is_file()
+    }
+    project["state/.gitkeep"] = (REPO / "state" / ".gitkeep").read_bytes()
+    assert sorted(project) == sorted(template)
+    for rel, content in template.items():
+        assert project[rel] == content, f"{rel} differs from src/mlctl/example/files/{rel}"
+
+
+def _environment(folder: Path) -> Environment:
+    """Merge every YAML file of an environment (a simple stand-in for the real loader)."""
+    merged: dict[str, Any] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        document = yaml.safe_load(path.read_text()) or {}
+        assert isinstance(document, dict), path
+        for key, value in document.items():
+            if isinstance(value, dict) and key not in ("backend", "providers"):
+                section = merged.setdefault(key, {})
+                duplicates = set(section) & set(value)
+                assert not duplicates, f"{path}: {duplicates} defined twice"
+                section.update(value)
+            else:
+                assert key not in merged, f"{path}: {key} defined twice"
+                merged[key] = value
+    return Environment.model_validate(merged)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_template_environment_validates(tmp_path: Path, env: str) -> None:
+    init_repo(tmp_path, generate_data=False)
+    spec = _environment(tmp_path / "environments" / env)
+    assert spec.backend.type == "local" and spec.backend.path == f"state/{env}.json"
+    assert set(spec.datasets) == {"customer_activity", "churn_labels", "churn_outcomes"}
+    assert spec.datasets["churn_labels"].checks.columns["churned"].allowed == ["Yes", "No"]
+    activity = spec.datasets["customer_activity"]
+    assert list(activity.schema_) == ACTIVITY_COLUMNS
+    view = spec.feature_views["customer_features"]
+    assert view.source == "customer_activity" and view.entities == ["customer"]
+    assert list(view.features) == list(FEATURES)
+    assert view.ttl_seconds == generator._TTL_DAYS * 86400
+    model = spec.models["churn-predictor"]
+    assert model.training.features == [f"customer_features:{f}" for f in FEATURES]
+    assert model.training.task == "classification"
+    assert model.stages.staging == "latest" and model.stages.production == "staging"
+    assert spec.endpoints["churn-api"].model == "churn-predictor"
+    assert {m.kind for m in spec.monitors.values()} == {"drift", "serving", "performance"}
+    for monitor in spec.monitors.values():
+        assert monitor.model in spec.models
+        if monitor.kind == "performance":
+            assert monitor.labels in spec.datasets
+    for name in spec.providers.model_dump().values():
+        provider = yaml.safe_load((tmp_path / "providers" / f"{name}.yaml").read_text())
+        ProviderFile.model_validate({"provider": provider})
+
+
+def test_prod_is_stricter_than_dev(tmp_path: Path) -> None:
+    init_repo(tmp_path, generate_data=False)
+    dev, prod = (_environment(tmp_path / "environments" / env) for env in ENVS)
+    dev_gates = dev.models["churn-predictor"].gates
+    prod_gates = prod.models["churn-predictor"].gates
+    assert prod_gates.min_auc and dev_gates.min_auc and prod_gates.min_auc >= dev_gates.min_auc
+    assert prod.endpoints["churn-api"].replicas > dev.endpoints["churn-api"].replicas
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_rollback_write_back_changes_one_line(env: str) -> None:
+    """A ruamel round trip that pins production rewrites that line only, comments and all.
+
+    ``preserve_quotes`` matters: the ``"on"`` key must stay quoted, or YAML 1.1 readers
+    (PyYAML) take it for ``true``.
+    """
+    from ruamel.yaml import YAML
+
+    path = REPO / "environments" / env / "models.yaml"
+    source = path.read_text()
+    rt = YAML()
+    rt.preserve_quotes = True
+    document = rt.load(source)
+    document["models"]["churn-predictor"]["stages"]["production"] = 3
+    out = io.StringIO()
+    rt.dump(document, out)
+    before, after = source.splitlines(), out.getvalue().splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert len(changed) == 1
+    assert changed[0][1].strip().startswith("production: 3 ")
+    assert "#" in changed[0][1]
+    merged = yaml.safe_load(out.getvalue())
+    assert merged["models"]["churn-predictor"]["stages"]["production"] == 3
+    Environment.model_validate(merged)
+
+
+# --- init_repo and ensure_example_data ------------------------------------------------------
+
+
+def test_init_repo_writes_the_tree(tmp_path: Path) -> None:
+    written = init_repo(tmp_path / "repo", customers=500)
+    rels = {p.relative_to(tmp_path / "repo").as_posix() for p in written}
+    assert {rel for rel, _ in template_files()} <= rels
+    assert {f"data/{name}" for name in DATA_FILES} <= rels
+    assert all(p.is_file() for p in written)
+    assert (tmp_path / "repo" / "environments" / "dev" / "models.yaml").read_bytes() == (
+        REPO / "environments" / "dev" / "models.yaml"
+    ).read_bytes()
+
+
+def test_init_repo_refuses_an_existing_repository(tmp_path: Path) -> None:
+    init_repo(tmp_path, generate_data=False)
+    before = (tmp_path / "environments" / "dev" / "models.yaml").read_text()
+    with pytest.raises(MlctlError, match="not empty"):
+        init_repo(tmp_path, generate_data=False)
+    assert (tmp_path / "environments" / "dev" / "models.yaml").read_text() == before
+
+
+def test_init_repo_accepts_an_empty_environments_dir(tmp_path: Path) -> None:
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "README.md").write_text("mine\n")
+    written = init_repo(tmp_path, generate_data=False)
+    assert tmp_path / "environments" / "prod" / "monitors.yaml" in written
+    assert (tmp_path / "README.md").read_text() == "mine\n"
+    assert not (tmp_path / "data" / DATA_FILES[0]).exists()
+
+
+def test_ensure_example_data(tmp_path: Path) -> None:
+    assert ensure_example_data(tmp_path, customers=300) is True
+    activity = tmp_path / "data" / "customer_activity.csv"
+    stamp = activity.stat().st_mtime_ns
+    assert ensure_example_data(tmp_path, customers=300) is False
+    assert activity.stat().st_mtime_ns == stamp
+    (tmp_path / "data" / "churn_outcomes.csv").unlink()
+    assert ensure_example_data(tmp_path, customers=300) is True
+    assert all((tmp_path / "data" / name).is_file() for name in DATA_FILES)
