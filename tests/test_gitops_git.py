@@ -12,9 +12,7 @@ from mlctl.gitops.git import commit_files, current_actor, git_info
 
 
 def run(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
 
 
 @pytest.fixture
@@ -119,9 +117,7 @@ def test_current_actor_precedence(monkeypatch: pytest.MonkeyPatch, repo: Path) -
     assert current_actor(repo) == "Test User <test@example.com>"
 
 
-def test_current_actor_falls_back_to_user_at_host(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_current_actor_falls_back_to_user_at_host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("MLCTL_ACTOR", "GITHUB_ACTOR"):
         monkeypatch.delenv(var, raising=False)
     empty = tmp_path / "cfg"

@@ -113,9 +113,7 @@ def test_quote_style_is_kept_for_strings(tmp_path: Path) -> None:
     path = write(tmp_path, text)
     assert set_stage_pin(path, "m", "staging", "none") is True
     assert set_stage_pin(path, "m", "production", "staging") is True
-    assert path.read_text() == (
-        "models:\n  m:\n    stages: {staging: 'none', production: \"staging\"}\n"
-    )
+    assert path.read_text() == ("models:\n  m:\n    stages: {staging: 'none', production: \"staging\"}\n")
 
 
 def test_strings_that_yaml_would_misread_are_quoted(tmp_path: Path) -> None:

@@ -40,12 +40,8 @@ def csv_path(tmp_path: Path) -> Path:
 
 
 def test_fingerprint_is_sha256_of_bytes_and_imports_no_pandas(csv_path: Path) -> None:
-    assert (
-        fingerprint_file(csv_path) == "sha256:" + hashlib.sha256(csv_path.read_bytes()).hexdigest()
-    )
-    code = (
-        "import sys, mlctl.ml.fingerprint; print('pandas' in sys.modules or 'numpy' in sys.modules)"
-    )
+    assert fingerprint_file(csv_path) == "sha256:" + hashlib.sha256(csv_path.read_bytes()).hexdigest()
+    code = "import sys, mlctl.ml.fingerprint; print('pandas' in sys.modules or 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     with pytest.raises(MlctlError, match=r"nope\.csv"):

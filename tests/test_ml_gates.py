@@ -42,9 +42,7 @@ def test_max_regression_against_production() -> None:
     assert ok.passed and ok.metric == "auc" and abs(ok.threshold - 0.93) < 1e-12
     bad = results(gates, production={"auc": 0.95})["max_regression"]
     assert not bad.passed
-    primary = results(
-        Gates(max_regression=0.0, primary_metric="accuracy"), production={"accuracy": 0.91}
-    )
+    primary = results(Gates(max_regression=0.0, primary_metric="accuracy"), production={"accuracy": 0.91})
     assert not primary["max_regression"].passed
 
 

@@ -46,9 +46,7 @@ def churn_frame(n: int = 2000, seed: int = 0) -> pd.DataFrame:
     return df
 
 
-def training(
-    estimator: str = "sklearn.ensemble.RandomForestClassifier", **params: object
-) -> Training:
+def training(estimator: str = "sklearn.ensemble.RandomForestClassifier", **params: object) -> Training:
     return Training.model_validate(
         {
             "labels": "labels",
@@ -84,9 +82,7 @@ def test_classifier_trains_and_predicts_raw_dicts(trained: train_module.TrainRes
     assert np.allclose(restored.predict_proba(rows), proba)
 
 
-def test_pipeline_artifact_round_trips_with_joblib(
-    trained: train_module.TrainResult, tmp_path: Path
-) -> None:
+def test_pipeline_artifact_round_trips_with_joblib(trained: train_module.TrainResult, tmp_path: Path) -> None:
     path = tmp_path / "model.joblib"
     joblib.dump(trained.pipeline, path)
     again = joblib.load(path)

@@ -78,9 +78,9 @@ def generate(data_dir: Path, *, customers: int = 20000, seed: int = 7) -> dict[s
     orders = rng.poisson(np.exp(0.9 + 0.55 * engagement))
     aov = np.round(rng.lognormal(3.7 + 0.1 * engagement, 0.45, size=shape), 2)
     idle_scale = np.where(orders > 0, 30.0 / (orders + 1.0), 45.0)
-    days_since = np.minimum(
-        rng.exponential(idle_scale) + np.where(orders > 0, 0.0, 30.0), 365.0
-    ).astype(np.int64)
+    days_since = np.minimum(rng.exponential(idle_scale) + np.where(orders > 0, 0.0, 30.0), 365.0).astype(
+        np.int64
+    )
     tickets = rng.poisson(np.exp(-0.4 - 0.35 * engagement))
     logins = np.minimum(rng.poisson(np.exp(1.3 + 0.5 * engagement)), 60)
     behaviour = np.stack([orders, aov, days_since, tickets, logins], axis=-1).astype(float)
@@ -94,9 +94,7 @@ def generate(data_dir: Path, *, customers: int = 20000, seed: int = 7) -> dict[s
     late = broken & ~early
     last = times[rows, counts - 1]
     label_time[early] = times[early, 0] - rng.integers(_DAY, 20 * _DAY, size=int(early.sum()))
-    late_offset = rng.integers(
-        (_TTL_DAYS + 5) * _DAY, (_TTL_DAYS + 50) * _DAY, size=int(late.sum())
-    )
+    late_offset = rng.integers((_TTL_DAYS + 5) * _DAY, (_TTL_DAYS + 50) * _DAY, size=int(late.sum()))
     label_time[late] = last[late] + late_offset
     # Latest snapshot at or before the label (the first one for early labels: the truth
     # exists, the join just cannot see it).

@@ -37,8 +37,7 @@ def init_repo(target: Path, *, generate_data: bool = True, customers: int = 2000
     environments = target / "environments"
     if environments.is_file() or (environments.is_dir() and any(environments.iterdir())):
         raise MlctlError(
-            f"{environments} already exists and is not empty; "
-            "run `mlctl init` in a new or empty directory"
+            f"{environments} already exists and is not empty; run `mlctl init` in a new or empty directory"
         )
     written: list[Path] = []
     for rel, content in template_files():

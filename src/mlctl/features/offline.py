@@ -68,9 +68,7 @@ class PointInTimeFrame:
         return list(self.columns.values())
 
 
-def feature_columns(
-    refs: Iterable[tuple[str, str]], reserved: Iterable[str] = ()
-) -> dict[str, str]:
+def feature_columns(refs: Iterable[tuple[str, str]], reserved: Iterable[str] = ()) -> dict[str, str]:
     """Map each ``(view, feature)`` to its output column name, keyed ``'view:feature'``.
 
     A feature keeps its plain name unless two views provide that name or it is in
@@ -87,15 +85,11 @@ def feature_columns(
     return names
 
 
-def training_frame(
-    labels: pd.DataFrame, label_ts: str, requests: Sequence[ViewRequest]
-) -> PointInTimeFrame:
+def training_frame(labels: pd.DataFrame, label_ts: str, requests: Sequence[ViewRequest]) -> PointInTimeFrame:
     """Join each view's features onto ``labels`` as of each row's ``label_ts`` (see module)."""
     if label_ts not in labels.columns:
         raise MlctlError(f"entity rows have no timestamp column '{label_ts}'")
-    names = feature_columns(
-        ((r.view, f) for r in requests for f in r.features), reserved=labels.columns
-    )
+    names = feature_columns(((r.view, f) for r in requests for f in r.features), reserved=labels.columns)
     out = labels.copy()
     left = pd.DataFrame({_ROW: range(len(labels))})
     left[_LABEL_TS] = _utc(labels[label_ts], f"timestamp column '{label_ts}' of the entity rows")
@@ -178,15 +172,9 @@ def _aligned_keys(left: pd.Series, right: pd.Series) -> tuple[pd.Series, pd.Seri
     """Join key values of both sides in one dtype (numbers as float64, anything else text)."""
     api = pd.api.types
     if api.is_integer_dtype(left) and api.is_integer_dtype(right):
-        return left.astype("int64").reset_index(drop=True), right.astype("int64").reset_index(
-            drop=True
-        )
+        return left.astype("int64").reset_index(drop=True), right.astype("int64").reset_index(drop=True)
     numeric = api.is_numeric_dtype
-    if (
-        numeric(left)
-        and numeric(right)
-        and not (api.is_bool_dtype(left) or api.is_bool_dtype(right))
-    ):
+    if numeric(left) and numeric(right) and not (api.is_bool_dtype(left) or api.is_bool_dtype(right)):
         return (
             left.astype("float64").reset_index(drop=True),
             right.astype("float64").reset_index(drop=True),

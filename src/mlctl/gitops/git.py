@@ -125,9 +125,7 @@ def current_actor(repo: Path | None = None) -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def commit_files(
-    repo: Path, paths: Iterable[Path | str], message: str, *, branch: str | None = None
-) -> str:
+def commit_files(repo: Path, paths: Iterable[Path | str], message: str, *, branch: str | None = None) -> str:
     """Stage exactly ``paths`` and commit them; returns the new commit's hexsha.
 
     Other staged or unstaged changes in the working tree are left as they are and are not

@@ -64,9 +64,7 @@ def _schema(df: pd.DataFrame, dataset: Dataset) -> CheckResult:
         count = int(bad.sum())
         if count:
             example = df[column][bad].iloc[0]
-            problems.append(
-                f"{column} has {count} values that are not {kind} (e.g. {_show(example)})"
-            )
+            problems.append(f"{column} has {count} values that are not {kind} (e.g. {_show(example)})")
     if problems:
         return CheckResult("schema", False, "; ".join(problems))
     return CheckResult("schema", True, f"{len(declared)} declared columns present and typed")
@@ -81,13 +79,10 @@ def _table_nulls(df: pd.DataFrame, limit: float) -> CheckResult:
     over = [str(c) for c, r in ratios.items() if r > limit]
     if over:
         detail = (
-            f"{len(over)} column(s) above max_null_ratio {limit:g}; worst {worst} "
-            f"has null ratio {ratio:.4g}"
+            f"{len(over)} column(s) above max_null_ratio {limit:g}; worst {worst} has null ratio {ratio:.4g}"
         )
         return CheckResult("max_null_ratio", False, detail)
-    return CheckResult(
-        "max_null_ratio", True, f"highest null ratio {ratio:.4g} ({worst}) <= {limit:g}"
-    )
+    return CheckResult("max_null_ratio", True, f"highest null ratio {ratio:.4g} ({worst}) <= {limit:g}")
 
 
 def _column(df: pd.DataFrame, column: str, check: ColumnCheck) -> list[CheckResult]:
@@ -130,15 +125,10 @@ def _column(df: pd.DataFrame, column: str, check: ColumnCheck) -> list[CheckResu
     return results
 
 
-def _bound(
-    prefix: str, column: str, key: str, limit: float, offending: pd.Series, word: str
-) -> CheckResult:
+def _bound(prefix: str, column: str, key: str, limit: float, offending: pd.Series, word: str) -> CheckResult:
     if offending.empty:
         return CheckResult(f"{prefix}.{key}", True, f"no {column} values {word} {key} {limit:g}")
-    detail = (
-        f"{column} has {len(offending)} values {word} {key} {limit:g} "
-        f"(e.g. {_show(offending.iloc[0])})"
-    )
+    detail = f"{column} has {len(offending)} values {word} {key} {limit:g} (e.g. {_show(offending.iloc[0])})"
     return CheckResult(f"{prefix}.{key}", False, detail)
 
 

@@ -12,6 +12,7 @@ Every failure to read is an :class:`MlctlError` naming the path.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +31,7 @@ FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "0.0"})
 def read_table(
     path: Path,
     fmt: Literal["csv", "parquet"],
-    schema: dict[str, str] | None = None,
+    schema: Mapping[str, str] | None = None,
     timestamp: str | None = None,
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file and coerce its declared columns (see module contract).
@@ -57,9 +58,7 @@ def read_table(
         raise
     except Exception as error:  # pandas/pyarrow raise many kinds; all mean "unreadable"
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise MlctlError(
-            f"cannot read {fmt} file {path}: {type(error).__name__}: {first_line}"
-        ) from None
+        raise MlctlError(f"cannot read {fmt} file {path}: {type(error).__name__}: {first_line}") from None
     for column, kind in types.items():
         if column in frame.columns:
             converted, bad = coerce_series(frame[column], kind)

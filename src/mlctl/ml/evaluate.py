@@ -99,11 +99,7 @@ def _regression(result: TrainResult, X: pd.DataFrame, y: np.ndarray) -> dict[str
 def latency_ms(result: TrainResult, samples: int = LATENCY_SAMPLES) -> tuple[float, float]:
     """(p50, p95) milliseconds of one-row predictions over up to ``samples`` test rows."""
     X = result.X_test if len(result.X_test) else result.X_train
-    predict = (
-        result.pipeline.predict_proba
-        if result.task == "classification"
-        else result.pipeline.predict
-    )
+    predict = result.pipeline.predict_proba if result.task == "classification" else result.pipeline.predict
     rows = [X.iloc[[i]] for i in range(min(samples, len(X)))]
     if not rows:
         return 0.0, 0.0

@@ -82,17 +82,13 @@ def describe_gates(gates: Gates, task: Task) -> list[str]:
     return lines
 
 
-def _result(
-    gate: str, metric: str, op: Op, threshold: float, metrics: dict[str, float]
-) -> GateResult:
+def _result(gate: str, metric: str, op: Op, threshold: float, metrics: dict[str, float]) -> GateResult:
     value = _value(metrics, metric)
     if value is None:
         passed = False
     else:
         passed = value >= threshold - _EPSILON if op == ">=" else value <= threshold + _EPSILON
-    return GateResult(
-        gate=gate, metric=metric, op=op, threshold=threshold, value=value, passed=passed
-    )
+    return GateResult(gate=gate, metric=metric, op=op, threshold=threshold, value=value, passed=passed)
 
 
 def _value(metrics: dict[str, float], name: str) -> float | None:

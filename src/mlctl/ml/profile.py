@@ -21,6 +21,7 @@ rows kept (as Parquet) for distribution tests such as Kolmogorov-Smirnov.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ HISTOGRAM_BINS = 20
 TOP_CATEGORIES = 20
 
 
-def reference_profile(X: pd.DataFrame, feature_types: dict[str, str]) -> dict[str, Any]:
+def reference_profile(X: pd.DataFrame, feature_types: Mapping[str, str]) -> dict[str, Any]:
     """Per-feature statistics of ``X`` (see module contract); types missing are inferred."""
     features: dict[str, Any] = {}
     for column in X.columns:

@@ -60,9 +60,7 @@ class RunRecord(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, float] = Field(default_factory=dict)
     data: dict[str, str] = Field(default_factory=dict, description="dataset -> fingerprint")
-    artifacts: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="name -> {sha256, size}"
-    )
+    artifacts: dict[str, dict[str, Any]] = Field(default_factory=dict, description="name -> {sha256, size}")
     git_commit: str | None = None
     python: str = ""
     platform: str = ""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,10 +210,7 @@ def to_text_frame(X: Any) -> np.ndarray:
 
 def _is_null(value: Any) -> bool:
     return (
-        value is None
-        or value is pd.NA
-        or value is pd.NaT
-        or (isinstance(value, float) and np.isnan(value))
+        value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value))
     )
 
 
@@ -222,7 +220,7 @@ def _text(value: Any) -> str:
     return str(value.item() if isinstance(value, np.generic) else value)
 
 
-def _column_kind(X: pd.DataFrame, column: str, feature_types: dict[str, str]) -> str:
+def _column_kind(X: pd.DataFrame, column: str, feature_types: Mapping[str, str]) -> str:
     declared = feature_types.get(column)
     if declared:
         return declared
@@ -237,7 +235,7 @@ def _column_kind(X: pd.DataFrame, column: str, feature_types: dict[str, str]) ->
 
 
 def build_pipeline(
-    estimator: str, params: dict[str, Any], X: pd.DataFrame, feature_types: dict[str, str]
+    estimator: str, params: dict[str, Any], X: pd.DataFrame, feature_types: Mapping[str, str]
 ) -> Pipeline:
     """An unfitted ``Pipeline([('preprocess', ColumnTransformer), ('model', estimator)])``.
 
@@ -331,7 +329,7 @@ def train(
     features: list[str],
     target: str,
     training: Training,
-    feature_types: dict[str, str],
+    feature_types: Mapping[str, str],
 ) -> TrainResult:
     """Split ``frame``, fit the pipeline ``training`` describes, and return both.
 

@@ -35,3 +35,22 @@ ALLOWED_ESTIMATORS: dict[str, Task] = {
 def task_of(estimator: str) -> Task:
     """Return the task of an allow-listed estimator; ``KeyError`` if it is not allowed."""
     return ALLOWED_ESTIMATORS[estimator]
+
+
+_PARAMS: dict[str, frozenset[str]] | None = None
+
+
+def estimator_params(estimator: str) -> frozenset[str]:
+    """Constructor parameter names of an allow-listed estimator, without importing it.
+
+    Read from ``estimator_params.json`` (shipped with the package, generated from
+    scikit-learn's ``get_params()``; a test keeps it in step with the installed version).
+    """
+    global _PARAMS
+    if _PARAMS is None:
+        import json
+        from importlib import resources
+
+        text = resources.files("mlctl.spec").joinpath("estimator_params.json").read_text()
+        _PARAMS = {name: frozenset(params) for name, params in json.loads(text).items()}
+    return _PARAMS.get(estimator, frozenset())

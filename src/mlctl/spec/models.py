@@ -264,9 +264,13 @@ class Endpoint(Strict):
 Action = Literal["alert", "retrain", "rollback"]
 
 
+def _default_actions() -> list[Action]:
+    return ["alert"]
+
+
 class MonitorBase(Strict):
     model: Name
-    actions: list[Action] = Field(default_factory=lambda: ["alert"])
+    actions: list[Action] = Field(default_factory=lambda: _default_actions())
     schedule: str | None = Field(None, description="cron expression")
     window: str | None = Field(None, description="duration of current data to read, e.g. 7d")
     consecutive: Annotated[int, Field(ge=1)] = Field(1, description="runs a breach must persist")

@@ -108,8 +108,7 @@ class LocalBackend:
     def _corrupt(self, exc: Exception) -> MlctlError:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return MlctlError(
-            f"state file {self.path} is corrupt: {detail} "
-            f"(a previous copy may be in {self.backup_path})"
+            f"state file {self.path} is corrupt: {detail} (a previous copy may be in {self.backup_path})"
         )
 
     def read(self) -> State | None:
@@ -352,8 +351,7 @@ class LocalBackend:
             if holder.id != lock_id:
                 state = "stale lock info" if free else "lock"
                 raise MlctlError(
-                    f"lock ID {lock_id} does not match the {state} on {self.describe()}: "
-                    f"{holder.describe()}"
+                    f"lock ID {lock_id} does not match the {state} on {self.describe()}: {holder.describe()}"
                 )
             if not free:
                 raise MlctlError(

@@ -1,0 +1,368 @@
+"""The executor: walk a Plan in order, make each change true, checkpoint after each.
+
+Contract: the caller holds the environment's lock and passes the state it read under that lock
+(and, for a saved plan, has checked the plan is fresh). Every completed action is persisted
+before the next starts, so a crash loses at most the action in flight and a rerun converges:
+a version is registered in one write after its artifact is stored, so it is never duplicated
+or half-registered. Failures a user can fix (a data check, a gate, a tampered artifact) do not
+stop independent work; they skip what depends on them and are returned in
+:attr:`ApplyResult.errors` (the CLI exits 1). Production never moves to a version that failed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlctl.engine.events import Event, Listener, quiet
+from mlctl.engine.reality import dataset_path
+from mlctl.engine.stages import move_stage
+from mlctl.engine.workspace import Workspace
+from mlctl.errors import MlctlError
+from mlctl.plan.model import Plan, ResourceChange
+from mlctl.plan.planner import version_identity
+from mlctl.plan.resources import Desired, desired_resources
+from mlctl.plan.stages import gate_results, resolve
+from mlctl.providers import artifact_store, local_root, serving
+from mlctl.state.backend import persist
+from mlctl.state.document import GitInfo, ModelVersion, ResourceState, State, utcnow
+
+
+@dataclass
+class ApplyResult:
+    """What an apply did: completed addresses, and errors (non-empty means exit 1)."""
+
+    applied: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    trained: list[tuple[str, int]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+class Executor:
+    """Applies one plan to one workspace's state. Create one per apply."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        state: State,
+        *,
+        git: GitInfo,
+        actor: str,
+        listener: Listener = quiet,
+    ) -> None:
+        self.ws = workspace
+        self.spec = workspace.spec
+        self.env = workspace.spec.config
+        self.state = state
+        self.git = git
+        self.actor = actor
+        self.emit = listener
+        self.desired: dict[str, Desired] = desired_resources(self.env, self.spec.placeholders)
+        self.result = ApplyResult()
+        self.failed_datasets: dict[str, str] = {}
+        self.failed_models: dict[str, str] = {}
+        self.fingerprints: dict[str, str] = {}
+        self._store: Any = None
+        self.replace: set[str] = set()
+
+    # -- plumbing ------------------------------------------------------------------------
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            self._store = artifact_store(self.spec)
+        return self._store
+
+    def checkpoint(self) -> None:
+        persist(self.ws.backend, self.state, git=self.git)
+
+    def record(self, d: Desired, status: dict[str, Any] | None = None) -> ResourceState:
+        prev = self.state.resources.get(d.address)
+        resource = ResourceState(
+            type=d.type,
+            name=d.name,
+            spec=d.spec,
+            status=status if status is not None else (prev.status if prev else {}),
+            depends_on=d.depends_on,
+            updated_at=utcnow(),
+        )
+        self.state.resources[d.address] = resource
+        return resource
+
+    def fingerprint(self, dataset: str) -> str:
+        if dataset not in self.fingerprints:
+            from mlctl.ml.fingerprint import fingerprint_file
+
+            path = dataset_path(self.spec, self.env.datasets[dataset])
+            if not path.is_file():
+                raise MlctlError(f"dataset.{dataset}: {self.env.datasets[dataset].path} not found")
+            self.fingerprints[dataset] = fingerprint_file(path)
+        return self.fingerprints[dataset]
+
+    # -- driver --------------------------------------------------------------------------
+    def apply(self, plan: Plan) -> ApplyResult:
+        """Carry out ``plan``'s changes in order; see the module contract."""
+        self.replace = set(plan.replace)
+        for change in plan.resource_changes:
+            started = time.perf_counter()
+            action = change.actions[-1] if change.actions else "update"
+            self.emit(Event("start", change.address, action))
+            try:
+                message = self._apply_one(change)
+            except MlctlError as exc:
+                self.result.errors.append(f"{change.address}: {exc}")
+                self.emit(Event("failed", change.address, action, str(exc), time.perf_counter() - started))
+                continue
+            if message is None:
+                self.result.skipped.append(change.address)
+                continue
+            if message.startswith("!"):
+                self.emit(Event("failed", change.address, action, message[1:], time.perf_counter() - started))
+                continue
+            self.result.applied.append(change.address)
+            self.emit(Event("done", change.address, action, message, time.perf_counter() - started))
+        return self.result
+
+    def _apply_one(self, change: ResourceChange) -> str | None:
+        if change.actions == ["delete"]:
+            return self.delete(change)
+        d = self.desired[change.address]
+        if d.type == "dataset":
+            return self.apply_dataset(d, change)
+        if d.type == "model_version":
+            return self.apply_model_version(d, change)
+        if d.type == "stage":
+            return self.apply_stage(d)
+        if d.type == "endpoint":
+            return self.apply_endpoint(d)
+        self.record(d)
+        self.checkpoint()
+        return "created" if "create" in change.actions else "updated"
+
+    # -- datasets ------------------------------------------------------------------------
+    def apply_dataset(self, d: Desired, change: ResourceChange) -> str:
+        if "check" not in change.actions:
+            self.record(d)
+            self.checkpoint()
+            return "updated"
+        from mlctl.ml.checks import run_checks
+        from mlctl.ml.data import read_table
+
+        dataset = self.env.datasets[d.name]
+        fingerprint = self.fingerprint(d.name)
+        frame = read_table(
+            dataset_path(self.spec, dataset),
+            dataset.file_format,
+            dataset.schema_ or None,
+            dataset.timestamp,
+        )
+        results = run_checks(frame, dataset)
+        failed = [r for r in results if not r.passed]
+        status = {
+            "fingerprint": fingerprint,
+            "rows": len(frame),
+            "passed": not failed,
+            "failed": [r.name for r in failed],
+            "checks": [r.to_dict() for r in results],
+            "checked_at": utcnow(),
+        }
+        self.record(d, status)
+        self.checkpoint()
+        if failed:
+            text = "; ".join(f"check {r.name} failed: {r.detail}" for r in failed)
+            self.failed_datasets[d.name] = text
+            self.result.errors.append(f"dataset.{d.name}: {text}")
+            return "!" + text
+        return f"{len(frame):,} rows, {len(results)} checks passed"
+
+    # -- model versions ------------------------------------------------------------------
+    def _blocked_by_data(self, d: Desired) -> str | None:
+        for dep in d.depends_on:
+            if not dep.startswith("dataset."):
+                continue
+            name = dep.split(".", 1)[1]
+            if name in self.failed_datasets:
+                return f"dataset.{name} failed ({self.failed_datasets[name]})"
+            prev = self.state.resources.get(dep)
+            if prev is not None and prev.status and not prev.status.get("passed", True):
+                failed = ", ".join(prev.status.get("failed", []))
+                return f"dataset.{name} failed its last check ({failed})"
+        return None
+
+    def _production_metrics(self, name: str) -> dict[str, float] | None:
+        registry = self.state.models.get(name)
+        if registry is None or registry.stages.get("production") is None:
+            return None
+        holder = registry.get(registry.stages["production"] or 0)
+        return holder.metrics if holder else None
+
+    def apply_model_version(self, d: Desired, change: ResourceChange) -> str:
+        name = d.name
+        blocked = self._blocked_by_data(d)
+        if blocked:
+            self.failed_models[name] = blocked
+            raise MlctlError(f"training skipped: {blocked}")
+        datasets = [a.split(".", 1)[1] for a in d.depends_on if a.startswith("dataset.")]
+        data = {ds: self.fingerprint(ds) for ds in datasets}
+        identity = version_identity(d.spec, dict(data))
+        assert identity is not None
+        registry = self.state.registry(name)
+        existing = registry.by_identity(identity)
+        replacing = change.address in self.replace
+        if existing is not None and not replacing and "train" in change.actions:
+            health = self.store.health(existing.artifact) if existing.artifact else "missing"
+            replacing = health != "ok"
+        if existing is not None and not replacing:
+            self.record(d, {"identity": identity, "version": existing.version})
+            self.checkpoint()
+            return f"reuses v{existing.version} (no training)"
+
+        from mlctl.engine.training import train_candidate
+
+        def progress(message: str) -> None:
+            self.emit(Event("info", d.address, "train", message))
+
+        candidate = train_candidate(
+            self.spec,
+            name,
+            store=self.store,
+            runs_root=self.spec.repo / local_root(self.spec) / "runs" / self.spec.name,
+            data_fingerprints=data,
+            production_metrics=self._production_metrics(name),
+            git=self.git,
+            actor=self.actor,
+            progress=progress,
+        )
+        record = ModelVersion(
+            version=existing.version if existing else registry.next_version,
+            identity=identity,
+            status="passed" if candidate.passed else "rejected",
+            metrics=candidate.metrics,
+            gates=candidate.gates,
+            artifact=candidate.artifact,
+            run_id=candidate.run_id,
+            training=d.spec,
+            data=data,
+            git_commit=self.git.commit,
+            created_by=self.actor,
+        )
+        if existing is not None:
+            record.stage = existing.stage
+            registry.versions[registry.versions.index(existing)] = record
+        else:
+            registry.versions.append(record)
+            registry.next_version += 1
+        self.record(d, {"identity": identity, "version": record.version})
+        self.checkpoint()
+        self.result.trained.append((name, record.version))
+        summary = _metric_summary(candidate.metrics)
+        if not candidate.passed:
+            failed = "; ".join(
+                f"gate {g.gate}: {g.metric} {'n/a' if g.value is None else f'{g.value:.4f}'} "
+                f"not {g.op} {g.threshold:g}"
+                for g in candidate.gates
+                if not g.passed
+            )
+            reason = f"{name} v{record.version} rejected by its gates ({failed})"
+            self.failed_models[name] = reason
+            self.result.errors.append(f"{d.address}: {reason}")
+            return f"!v{record.version} rejected: {failed}"
+        return f"registered v{record.version} ({summary})"
+
+    # -- stages --------------------------------------------------------------------------
+    def apply_stage(self, d: Desired) -> str | None:
+        name = d.name
+        stage = d.spec["stage"]
+        if name in self.failed_models:
+            self.emit(Event("skipped", d.address, "promote", f"stays: {self.failed_models[name]}"))
+            return None
+        model = self.env.models[name]
+        registry = self.state.registry(name)
+        mv = self.state.resources.get(f"model_version.{name}")
+        identity = mv.status.get("identity") if mv else None
+        candidate = registry.by_identity(identity) if identity else None
+        target = resolve(name, model, registry, candidate, False)[stage]
+        if target.error:
+            raise MlctlError(target.error)
+        if target.version is not None:
+            version = registry.get(target.version)
+            if version is None or version.artifact is None:
+                raise MlctlError(f"v{target.version} of {name} has no artifact")
+            health = self.store.health(version.artifact)
+            if health != "ok":
+                raise MlctlError(
+                    f"refusing to promote v{target.version}: artifact {version.artifact.uri} is {health}"
+                )
+            if version.status != "passed":
+                # Rejected under earlier gates, passes the current ones (resolve checked).
+                version.gates = gate_results(model, version, registry)
+                version.status = "passed"
+        event = move_stage(
+            registry,
+            stage,
+            target.version,
+            action="promote" if target.version is not None else "clear",
+            actor=self.actor,
+            reason=f"apply: {stage}: {d.spec['pin']}",
+            commit=self.git.commit,
+        )
+        self.record(d, {"version": registry.stages.get(stage)})
+        self.checkpoint()
+        if event is None:
+            return f"{stage} stays at v{target.version}" if target.version else f"{stage} empty"
+        old = f"v{event.from_version}" if event.from_version else "none"
+        new = f"v{event.to_version}" if event.to_version else "none"
+        return f"{stage}: {old} -> {new}"
+
+    # -- endpoints -----------------------------------------------------------------------
+    def apply_endpoint(self, d: Desired) -> str:
+        endpoint = self.env.endpoints[d.name]
+        registry = self.state.models.get(endpoint.model)
+        number = registry.stages.get(endpoint.stage) if registry else None
+        if number is None:
+            self.record(d, {"version": None})
+            self.checkpoint()
+            return f"no {endpoint.stage} version of {endpoint.model} to serve yet"
+        assert registry is not None
+        version = registry.get(number)
+        if version is None or version.artifact is None:
+            raise MlctlError(f"v{number} of {endpoint.model} has no artifact")
+        health = self.store.health(version.artifact)
+        if health != "ok":
+            raise MlctlError(f"refusing to deploy v{number}: artifact {version.artifact.uri} is {health}")
+        status = serving(self.spec, endpoint.provider).deploy(
+            d.name, endpoint.model, number, version.artifact
+        )
+        status["stage"] = endpoint.stage
+        status["deployed_at"] = utcnow()
+        self.record(d, status)
+        self.checkpoint()
+        return f"serves {endpoint.model} v{number}"
+
+    # -- deletes -------------------------------------------------------------------------
+    def delete(self, change: ResourceChange) -> str:
+        prev = self.state.resources.get(change.address)
+        if prev is None:
+            return "already gone"
+        if prev.type == "endpoint":
+            serving(self.spec, prev.spec.get("provider", "local")).undeploy(prev.name)
+        if prev.type == "stage":
+            registry = self.state.models.get(prev.name)
+            if registry is not None:
+                move_stage(
+                    registry,
+                    prev.spec.get("stage", ""),
+                    None,
+                    action="clear",
+                    actor=self.actor,
+                    reason="model removed from the configuration",
+                    commit=self.git.commit,
+                )
+        del self.state.resources[change.address]
+        self.checkpoint()
+        return "destroyed"
+
+
+def _metric_summary(metrics: dict[str, float]) -> str:
+    keys = ("auc", "accuracy", "f1", "r2", "rmse", "latency_p95_ms")
+    return ", ".join(f"{k} {metrics[k]:.3f}" for k in keys if k in metrics)

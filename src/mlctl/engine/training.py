@@ -1,0 +1,192 @@
+"""Train, evaluate and record one model version: the composition of :mod:`mlctl.ml` steps.
+
+Contract: :func:`train_candidate` reads the data the spec names, joins features point-in-time,
+trains the allow-listed estimator inside a preprocessing pipeline, evaluates it, evaluates
+the gates, records a tracking run with its artifacts, and stores the model artifact. It
+returns an unnumbered :class:`Candidate`; numbering and stage moves are the executor's job
+(so a crash before registration leaves nothing half-registered in state).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlctl.engine.reality import dataset_path
+from mlctl.spec.loader import EnvSpec
+from mlctl.state.document import Artifact, GateResult, GitInfo
+
+
+@dataclass
+class Candidate:
+    """A trained, evaluated version waiting for a number."""
+
+    run_id: str
+    metrics: dict[str, float]
+    gates: list[GateResult]
+    artifact: Artifact
+    signature: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+
+def _masked(spec: EnvSpec, prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with every ``${VAR}``-sourced entry shown as its placeholder."""
+    return {k: spec.placeholders.get(f"{prefix}.{k}", v) for k, v in values.items()}
+
+
+def signature_of(spec: EnvSpec, name: str, columns: dict[str, str], classes: list[Any]) -> dict[str, Any]:
+    """Inputs (raw feature names and types) and outputs of a model: what serving validates."""
+    env = spec.config
+    model = env.models[name]
+    inputs = []
+    entity_keys: list[str] = []
+    for ref, column in columns.items():
+        view_name, _, feature = ref.partition(":")
+        view = env.feature_views[view_name]
+        inputs.append({"name": column, "type": view.features[feature], "feature": ref})
+        for entity in view.entities:
+            key = env.entities[entity].join_key
+            if key not in entity_keys:
+                entity_keys.append(key)
+    return {
+        "inputs": inputs,
+        "entity_keys": entity_keys,
+        "target": model.training.target,
+        "task": model.training.task,
+        "classes": [c.item() if hasattr(c, "item") else c for c in classes],
+        "estimator": model.training.estimator,
+    }
+
+
+def train_candidate(
+    spec: EnvSpec,
+    name: str,
+    *,
+    store: Any,
+    runs_root: Path,
+    data_fingerprints: dict[str, str],
+    production_metrics: dict[str, float] | None,
+    git: GitInfo,
+    actor: str,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> Candidate:
+    """Train and evaluate ``name``'s current training spec; see the module contract."""
+    import json
+
+    import joblib
+
+    from mlctl.features.offline import ViewRequest, training_frame
+    from mlctl.ml import plots, profile
+    from mlctl.ml.data import read_table
+    from mlctl.ml.evaluate import evaluate
+    from mlctl.ml.gates import evaluate_gates
+    from mlctl.ml.tracking import RunStore
+    from mlctl.ml.train import train
+
+    env = spec.config
+    model = env.models[name]
+    training = model.training
+    tables: dict[str, Any] = {}
+
+    def table(dataset_name: str) -> Any:
+        if dataset_name not in tables:
+            ds = env.datasets[dataset_name]
+            tables[dataset_name] = read_table(
+                dataset_path(spec, ds), ds.file_format, ds.schema_ or None, ds.timestamp
+            )
+        return tables[dataset_name]
+
+    runs = RunStore(runs_root)
+    tags = {**_masked(spec, f"models.{name}.tags", model.tags), "actor": actor}
+    run = runs.start_run(name, spec.name, tags=tags, git_commit=git.commit)
+    try:
+        progress("reading data")
+        labels_ds = env.datasets[training.labels]
+        views: dict[str, list[str]] = {}
+        for ref in training.features:
+            view_name, _, feature = ref.partition(":")
+            views.setdefault(view_name, []).append(feature)
+        requests = []
+        for view_name, features in views.items():
+            view = env.feature_views[view_name]
+            source = env.datasets[view.source]
+            requests.append(
+                ViewRequest(
+                    view=view_name,
+                    join_keys=[env.entities[e].join_key for e in view.entities],
+                    source=table(view.source),
+                    source_ts=source.timestamp or "",
+                    features=features,
+                    ttl_seconds=view.ttl_seconds,
+                )
+            )
+        joined = training_frame(table(training.labels), labels_ds.timestamp or "", requests)
+        feature_types = {
+            joined.columns[ref]: env.feature_views[ref.partition(":")[0]].features[ref.partition(":")[2]]
+            for ref in training.features
+        }
+        columns = [joined.columns[ref] for ref in training.features]
+        progress(f"training {training.estimator.rsplit('.', 1)[-1]} on {len(joined.frame):,} rows")
+        result = train(joined.frame, columns, training.target, training, feature_types)
+        progress("evaluating")
+        metrics = evaluate(result)
+        gates = evaluate_gates(metrics, model.gates, training.task, production_metrics)
+
+        run.log_params(
+            {
+                "estimator": training.estimator,
+                **_masked(spec, f"models.{name}.training.params", training.params),
+                "test_size": training.test_size,
+                "random_state": training.random_state,
+                "features": ",".join(training.features),
+            }
+        )
+        run.log_metrics(metrics)
+        run.log_data(data_fingerprints)
+        run.set_tags({"gates": "passed" if all(g.passed for g in gates) else "failed"})
+
+        signature = signature_of(spec, name, joined.columns, result.classes)
+        progress("writing artifacts")
+        with tempfile.TemporaryDirectory(prefix="mlctl-train-") as tmp:
+            work = Path(tmp)
+            model_file = work / "model.joblib"
+            joblib.dump(result.pipeline, model_file)
+            artifact = store.put(model_file, f"{name}/{run.run_id}/model.joblib")
+            run.log_artifact(json.dumps(signature, indent=2).encode(), "signature.json")
+            run.log_artifact(
+                json.dumps(profile.reference_profile(result.X_train, feature_types), indent=2).encode(),
+                "reference_profile.json",
+            )
+            sample = profile.reference_sample(result.X_train, n=5000, seed=training.random_state)
+            sample.to_parquet(work / "reference_sample.parquet", index=False)
+            run.log_artifact(work / "reference_sample.parquet", "reference_sample.parquet")
+            plots.feature_importance_png(
+                result.pipeline,
+                columns,
+                work / "feature_importance.png",
+                X=result.X_test,
+                y=result.y_test,
+            )
+            run.log_artifact(work / "feature_importance.png", "feature_importance.png")
+            if training.task == "classification":
+                y_pred = result.pipeline.predict(result.X_test)
+                plots.confusion_matrix_png(
+                    result.y_test, y_pred, result.classes, work / "confusion_matrix.png"
+                )
+                run.log_artifact(work / "confusion_matrix.png", "confusion_matrix.png")
+        run.set_tags({"artifact_uri": artifact.uri, "artifact_sha256": artifact.sha256})
+        run.finish("finished")
+    except BaseException as exc:
+        run.finish("failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise
+    notes = []
+    if result.n_missing_label:
+        notes.append(f"{result.n_missing_label} rows without a label were dropped")
+    return Candidate(run.run_id, metrics, gates, artifact, signature, notes)

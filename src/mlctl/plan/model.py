@@ -1,0 +1,158 @@
+"""The Plan: what apply would do, as data. Renderers and the executor both read it.
+
+A plan is bound to the state it was made against (``lineage`` + ``serial``), to the desired
+state (``spec_digest``) and to the data it fingerprinted (``data``). ``apply`` of a saved plan
+refuses it as stale when any of those moved. Values only known after apply (a new version's
+number, its metrics) are listed in ``after_unknown``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from mlctl.errors import MlctlError, StalePlanError
+
+PLAN_FORMAT_VERSION = "1.0"
+UNKNOWN = "(known after apply)"
+
+# Symbols in the order the text legend lists them.
+SYMBOLS: dict[str, str] = {
+    "create": "+",
+    "update": "~",
+    "replace": "-/+",
+    "delete": "-",
+    "check": "?",
+    "train": "*",
+    "promote": ">",
+    "archive": "x",
+    "deploy": "^",
+    "rollback": "<",
+    "materialize": "=",
+}
+
+
+class ResourceChange(BaseModel):
+    """One change to one address. ``actions`` is e.g. ``["update"]``, ``["train"]``,
+    ``["create", "check"]``; ``before``/``after`` are normalized values (None when absent)."""
+
+    address: str
+    type: str
+    name: str
+    actions: list[str]
+    before: Any = None
+    after: Any = None
+    after_unknown: list[str] = Field(default_factory=list)
+    reason: str = ""
+    details: list[str] = Field(default_factory=list, description="human lines: field diffs, gates")
+    blocking: list[str] = Field(default_factory=list, description="why apply would fail here")
+
+    @property
+    def symbol(self) -> str:
+        if "delete" in self.actions and "create" in self.actions:
+            return SYMBOLS["replace"]
+        return SYMBOLS.get(self.actions[0], "?")
+
+
+class Plan(BaseModel):
+    """Everything ``apply`` needs to make the desired state true, and nothing it must guess."""
+
+    format_version: str = PLAN_FORMAT_VERSION
+    mlctl_version: str = ""
+    environment: str
+    created_at: str
+    lineage: str | None = None
+    serial: int = 0
+    spec_digest: str
+    data: dict[str, str | None] = Field(default_factory=dict, description="dataset fingerprints")
+    refresh: bool = True
+    targets: list[str] = Field(default_factory=list)
+    replace: list[str] = Field(default_factory=list)
+    resource_changes: list[ResourceChange] = Field(default_factory=list)
+    drift: list[ResourceChange] = Field(default_factory=list, description="found by refresh")
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.resource_changes)
+
+    @property
+    def blocking(self) -> list[str]:
+        """Reasons apply is known to fail (e.g. a stored candidate failing its gates)."""
+        return [b for change in self.resource_changes for b in change.blocking]
+
+    def counts(self) -> Counter[str]:
+        """How many changes carry each action (replace counted once as replace)."""
+        counts: Counter[str] = Counter()
+        for change in self.resource_changes:
+            actions = set(change.actions)
+            if {"delete", "create"} <= actions:
+                counts["replace"] += 1
+                actions -= {"delete", "create"}
+            for action in actions:
+                counts[action] += 1
+        return counts
+
+    def summary(self) -> str:
+        """Terraform-style summary line, with ML verbs after the CRUD counts."""
+        if not self.has_changes:
+            return "No changes. The environment matches the configuration."
+        c = self.counts()
+        text = (
+            f"Plan: {c['create'] + c['replace']} to add, {c['update']} to change, "
+            f"{c['delete'] + c['replace']} to destroy"
+        )
+        verbs = [
+            f"{c[v]} to {v}"
+            for v in ("check", "materialize", "train", "promote", "archive", "deploy")
+            if c[v]
+        ]
+        return text + ("; " + ", ".join(verbs) if verbs else "") + "."
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False) + "\n"
+
+    def save(self, path: Path) -> None:
+        """Write the plan as JSON (no secrets: specs hold ``${VAR}`` placeholders only)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json())
+
+    @classmethod
+    def load(cls, path: Path) -> Plan:
+        """Read a saved plan; MlctlError when missing or not a plan file."""
+        try:
+            return cls.model_validate_json(path.read_text())
+        except FileNotFoundError:
+            raise MlctlError(f"plan file {path} not found") from None
+        except ValueError as exc:
+            first = str(exc).splitlines()[0]
+            raise MlctlError(f"{path} is not an mlctl plan file: {first}") from None
+
+    def check_fresh(
+        self, *, lineage: str | None, serial: int, spec_digest: str, data: dict[str, str | None]
+    ) -> None:
+        """Raise StalePlanError unless state, desired state and data are as when planned."""
+        if self.lineage is not None and lineage != self.lineage:
+            raise StalePlanError(
+                "saved plan is stale: it was made for a different state lineage; run mlctl plan again"
+            )
+        if serial != self.serial:
+            raise StalePlanError(
+                f"saved plan is stale: state serial is {serial}, the plan was made at serial "
+                f"{self.serial}; run mlctl plan again"
+            )
+        if spec_digest != self.spec_digest:
+            raise StalePlanError(
+                "saved plan is stale: the environment's configuration changed since it was made; "
+                "run mlctl plan again"
+            )
+        changed = sorted(k for k, v in self.data.items() if data.get(k) != v)
+        if changed:
+            raise StalePlanError(
+                f"saved plan is stale: data changed since it was made ({', '.join(changed)}); "
+                "run mlctl plan again"
+            )

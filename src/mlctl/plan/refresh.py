@@ -1,0 +1,30 @@
+"""What the planner may ask of the world: the Reality protocol.
+
+The planner never talks to providers directly (it knows no provider implementation); the
+caller hands it a :class:`Reality`, or None for ``--refresh=false`` (then state is trusted).
+Every method is read-only and must be cheap: fingerprints of local files hash bytes, S3 uses
+HEAD; nothing is trained or downloaded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+from mlctl.spec.models import Dataset, Endpoint
+from mlctl.state.document import Artifact
+
+ArtifactHealth = Literal["ok", "missing", "tampered"]
+
+
+class Reality(Protocol):
+    def dataset_fingerprint(self, name: str, dataset: Dataset) -> str | None:
+        """Content fingerprint of the dataset's data, or None when it does not exist."""
+        ...
+
+    def artifact_health(self, artifact: Artifact) -> ArtifactHealth:
+        """Whether the artifact is present and matches its recorded sha256."""
+        ...
+
+    def endpoint_live(self, name: str, endpoint: Endpoint) -> dict[str, Any] | None:
+        """What the endpoint serves now, or None when the provider cannot tell."""
+        ...

@@ -1,0 +1,179 @@
+"""The desired resources of an environment, as addresses with normalized specs.
+
+Addresses: ``dataset.N``, ``entity.N``, ``feature_view.N``, ``model.N``,
+``model_version.N``, ``stage.N.staging``, ``stage.N.production``, ``endpoint.N``,
+``monitor.N``. :func:`desired_resources` returns them in an order where every resource comes
+after what it depends on (types are layered, so ordering by type then name is topological and
+costs O(n log n)). Normalized specs include defaults, so writing a default explicitly is not a
+change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlctl.spec.models import Environment, Model
+
+TYPE_ORDER = (
+    "dataset",
+    "entity",
+    "feature_view",
+    "model",
+    "model_version",
+    "stage",
+    "endpoint",
+    "monitor",
+)
+STAGES = ("staging", "production")
+
+
+@dataclass
+class Desired:
+    """One resource the desired state asks for."""
+
+    address: str
+    type: str
+    name: str
+    spec: dict[str, Any]
+    depends_on: list[str] = field(default_factory=list)
+
+
+def canonical_hash(value: Any) -> str:
+    """``sha256:<hex>`` of the canonical JSON of ``value`` (sorted keys, no spaces)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def dump(model: Any) -> dict[str, Any]:
+    """The normalized JSON form of a spec node (aliases, defaults included, None dropped)."""
+    return dict(model.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def address_type(address: str) -> str:
+    """The resource type of an address (``stage.m.production`` -> ``stage``)."""
+    return address.split(".", 1)[0]
+
+
+def sort_key(address: str) -> tuple[int, str, int]:
+    """Dependency order: by type layer, then by name (staging before production)."""
+    kind, _, rest = address.partition(".")
+    rank = TYPE_ORDER.index(kind) if kind in TYPE_ORDER else len(TYPE_ORDER)
+    if kind == "stage":
+        name, _, stage = rest.rpartition(".")
+        return rank, name, STAGES.index(stage) if stage in STAGES else len(STAGES)
+    return rank, rest, 0
+
+
+def model_config_spec(model: Model) -> dict[str, Any]:
+    """What ``model.N`` holds: everything but the training spec (gates, pins, serving...)."""
+    spec = dump(model)
+    spec.pop("training", None)
+    return spec
+
+
+def training_inputs(env: Environment, model: Model) -> tuple[dict[str, Any], list[str]]:
+    """The training spec plus the definitions of the feature views it reads, and the datasets.
+
+    Returns ``(inputs, datasets)``: ``inputs`` is everything besides data fingerprints that
+    determines a trained version; ``datasets`` the names of the datasets whose contents do.
+    """
+    training = model.training
+    views: dict[str, Any] = {}
+    datasets = [training.labels]
+    for ref in training.features:
+        view_name, _, feature = ref.partition(":")
+        view = env.feature_views[view_name]
+        entry = views.setdefault(
+            view_name,
+            {
+                "source": view.source,
+                "ttl": view.ttl,
+                "join_keys": [env.entities[e].join_key for e in view.entities],
+                "features": {},
+            },
+        )
+        entry["features"][feature] = view.features[feature]
+        if view.source not in datasets:
+            datasets.append(view.source)
+    return {"training": dump(training), "views": views}, datasets
+
+
+_SECTION = {
+    "dataset": "datasets",
+    "entity": "entities",
+    "feature_view": "feature_views",
+    "model": "models",
+    "endpoint": "endpoints",
+    "monitor": "monitors",
+}
+
+
+def _mask(d: Desired, secrets: Mapping[str, str]) -> None:
+    """Replace values that came from ``${VAR}`` by their placeholder text, in place.
+
+    Specs go into state and plans; secrets never do (DESIGN.md, safety rules).
+    """
+    if d.type == "model_version":
+        prefix, root = f"models.{d.name}.training.", d.spec["training"]
+    elif d.type in _SECTION:
+        prefix, root = f"{_SECTION[d.type]}.{d.name}.", d.spec
+    else:
+        return
+    for path, placeholder in secrets.items():
+        if not path.startswith(prefix):
+            continue
+        node: Any = root
+        parts = path[len(prefix) :].split(".")
+        for part in parts[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node.get(part)
+            if node is None:
+                break
+        else:
+            last = parts[-1]
+            if isinstance(node, list):
+                node[int(last)] = placeholder
+            elif isinstance(node, dict) and last in node:
+                node[last] = placeholder
+
+
+def desired_resources(env: Environment, secrets: Mapping[str, str] | None = None) -> dict[str, Desired]:
+    """Every desired resource keyed by address, in dependency order.
+
+    ``secrets`` maps key paths whose values came from ``${VAR}`` to their placeholder text
+    (``EnvSpec.placeholders``); those values are masked in every spec.
+    """
+    out: list[Desired] = []
+    for name, dataset in env.datasets.items():
+        out.append(Desired(f"dataset.{name}", "dataset", name, dump(dataset)))
+    for name, entity in env.entities.items():
+        out.append(Desired(f"entity.{name}", "entity", name, dump(entity)))
+    for name, view in env.feature_views.items():
+        deps = [f"dataset.{view.source}"] + [f"entity.{e}" for e in view.entities]
+        out.append(Desired(f"feature_view.{name}", "feature_view", name, dump(view), deps))
+    for name, model in env.models.items():
+        out.append(Desired(f"model.{name}", "model", name, model_config_spec(model)))
+        inputs, datasets = training_inputs(env, model)
+        views = sorted(inputs["views"])
+        deps = [f"model.{name}"] + [f"dataset.{d}" for d in datasets]
+        deps += [f"feature_view.{v}" for v in views]
+        out.append(Desired(f"model_version.{name}", "model_version", name, inputs, deps))
+        for stage in STAGES:
+            pin = getattr(model.stages, stage)
+            deps = [f"model_version.{name}"]
+            if stage == "production" and pin == "staging":
+                deps.append(f"stage.{name}.staging")
+            out.append(Desired(f"stage.{name}.{stage}", "stage", name, {"stage": stage, "pin": pin}, deps))
+    for name, endpoint in env.endpoints.items():
+        deps = [f"stage.{endpoint.model}.{endpoint.stage}"]
+        out.append(Desired(f"endpoint.{name}", "endpoint", name, dump(endpoint), deps))
+    for name, monitor in env.monitors.items():
+        out.append(Desired(f"monitor.{name}", "monitor", name, dump(monitor), [f"model.{monitor.model}"]))
+    out.sort(key=lambda d: sort_key(d.address))
+    if secrets:
+        for d in out:
+            _mask(d, secrets)
+    return {d.address: d for d in out}

@@ -1,0 +1,468 @@
+"""Rules the schema alone cannot express: cross references, files, tasks, schedules.
+
+Contract: :func:`validate` takes an :class:`~mlctl.spec.loader.EnvSpec` whose ``config``
+already passed the pydantic schema and returns every problem it finds as a located
+:class:`~mlctl.errors.Diagnostic` (empty list: valid). It reads the filesystem only to
+resolve paths (symlinks included) and never imports code named by the YAML: estimators are
+looked up in :data:`~mlctl.spec.estimators.ALLOWED_ESTIMATORS` by name. Version pins are
+not checked here (they need the state; plan checks them).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Collection, Iterable
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from mlctl.errors import Diagnostic
+from mlctl.spec.estimators import ALLOWED_ESTIMATORS, estimator_params
+from mlctl.spec.models import DriftMonitor, PerformanceMonitor, ServingMonitor
+
+if TYPE_CHECKING:
+    from mlctl.spec.loader import EnvSpec
+
+PREDICTIONS = "predictions"
+"""Reserved ``current`` of a drift monitor: the endpoint's prediction log."""
+
+CLASSIFICATION_GATES = frozenset(
+    {"min_accuracy", "min_precision", "min_recall", "min_f1", "min_auc", "max_log_loss"}
+)
+REGRESSION_GATES = frozenset({"max_rmse", "max_mae", "min_r2"})
+_PRIMARY = {"classification": {"auc", "accuracy", "f1"}, "regression": {"r2"}}
+# which provider types can play which role of environment.providers / endpoints
+_ROLES = {"artifacts": {"local", "s3"}, "serving": {"local", "k8s"}, "training": {"local", "k8s"}}
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """``"did you mean 'x'?"`` for the closest candidate, or None when nothing is close."""
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else None
+
+
+def validate(spec: EnvSpec) -> list[Diagnostic]:
+    """Every cross-reference, path, task, stage and schedule problem of ``spec``."""
+    return _Validator(spec).run()
+
+
+class _Validator:
+    def __init__(self, spec: EnvSpec):
+        self.spec = spec
+        self.config = spec.config
+        self.diagnostics: list[Diagnostic] = []
+        self.repo_real = spec.repo.resolve()
+        self._dirs: dict[str, Path] = {}
+
+    def error(self, path: str, summary: str, hint: str | None = None) -> None:
+        file, line = self.spec.locate(path)
+        self.diagnostics.append(Diagnostic(summary, path, file, line, hint))
+
+    def ref(self, path: str, what: str, name: str, known: Collection[str]) -> bool:
+        """Report ``name`` unless it is in ``known``; True when it is."""
+        if name in known:
+            return True
+        names = list(known)
+        hint = did_you_mean(name, names)
+        if hint is None:
+            hint = f"defined: {', '.join(sorted(names))}" if names else f"no {what}s are defined"
+        self.error(path, f"unknown {what} '{name}'", hint)
+        return False
+
+    def run(self) -> list[Diagnostic]:
+        self.backend()
+        self.providers()
+        self.datasets()
+        self.feature_views()
+        self.models()
+        self.endpoints()
+        self.monitors()
+        return sorted(self.diagnostics, key=lambda d: (d.file or "", d.line or 0, d.path, d.summary))
+
+    # ------------------------------------------------------------------ sections
+
+    def backend(self) -> None:
+        backend = self.config.backend
+        if backend.type == "local" and backend.path is not None:
+            self.local_path("backend.path", backend.path)
+
+    def providers(self) -> None:
+        for stem, provider in self.spec.providers.items():
+            path = f"provider:{stem}"
+            if provider.type == "local":
+                self.local_path(f"{path}.root", provider.root)
+            elif provider.type == "s3" and not provider.bucket.strip():
+                self.error(f"{path}.bucket", "bucket must not be empty")
+        refs = self.config.providers
+        for role in ("artifacts", "serving", "training"):
+            self.provider_ref(f"providers.{role}", getattr(refs, role), role)
+
+    def provider_ref(self, path: str, name: str, role: str) -> None:
+        types = self.provider_types()
+        if not self.ref(path, "provider", name, types):
+            return
+        if types[name] not in _ROLES[role]:
+            usable = " or ".join(sorted(_ROLES[role]))
+            self.error(
+                path,
+                f"provider '{name}' is of type {types[name]}, which cannot do {role}",
+                f"use a {usable} provider",
+            )
+
+    def provider_types(self) -> dict[str, str]:
+        types: dict[str, str] = {stem: p.type for stem, p in self.spec.providers.items()}
+        types.setdefault("local", "local")
+        return types
+
+    def datasets(self) -> None:
+        for name, dataset in self.config.datasets.items():
+            base = f"datasets.{name}"
+            self.data_path(f"{base}.path", dataset.path)
+            columns = dataset.schema_
+            if not columns:
+                continue
+            if dataset.timestamp and dataset.timestamp not in columns:
+                self.error(
+                    f"{base}.timestamp",
+                    f"timestamp column '{dataset.timestamp}' is not in the dataset's schema",
+                    did_you_mean(dataset.timestamp, columns),
+                )
+            for column in dataset.checks.columns:
+                if column not in columns:
+                    self.error(
+                        f"{base}.checks.columns.{column}",
+                        f"column '{column}' is not in the dataset's schema",
+                        did_you_mean(column, columns),
+                    )
+
+    def feature_views(self) -> None:
+        config = self.config
+        for name, view in config.feature_views.items():
+            base = f"feature_views.{name}"
+            for index, entity in enumerate(view.entities):
+                self.ref(f"{base}.entities.{index}", "entity", entity, config.entities)
+            if not self.ref(f"{base}.source", "dataset", view.source, config.datasets):
+                continue
+            dataset = config.datasets[view.source]
+            if not dataset.timestamp:
+                self.error(
+                    f"{base}.source",
+                    f"source dataset '{view.source}' has no timestamp column; point-in-time joins need one",
+                    f"set datasets.{view.source}.timestamp",
+                )
+            columns = dataset.schema_
+            if not columns:
+                continue
+            for index, entity_name in enumerate(view.entities):
+                known = config.entities.get(entity_name)
+                if known and known.join_key not in columns:
+                    self.error(
+                        f"{base}.entities.{index}",
+                        f"join key '{known.join_key}' of entity '{entity_name}' is not in "
+                        f"the schema of dataset '{view.source}'",
+                        did_you_mean(known.join_key, columns),
+                    )
+            for feature in view.features:
+                if feature not in columns:
+                    self.error(
+                        f"{base}.features.{feature}",
+                        f"feature '{feature}' is not in the schema of dataset '{view.source}'",
+                        did_you_mean(feature, columns),
+                    )
+
+    def models(self) -> None:
+        config = self.config
+        for name, model in config.models.items():
+            base = f"models.{name}"
+            training = model.training
+            task = ALLOWED_ESTIMATORS.get(training.estimator)
+            if task is None:
+                hint = did_you_mean(training.estimator, ALLOWED_ESTIMATORS)
+                self.error(
+                    f"{base}.training.estimator",
+                    f"estimator '{training.estimator}' is not allowed",
+                    hint or "allowed: " + ", ".join(sorted(ALLOWED_ESTIMATORS)),
+                )
+            else:
+                known_params = estimator_params(training.estimator)
+                for param in training.params:
+                    if known_params and param not in known_params:
+                        self.error(
+                            f"{base}.training.params.{param}",
+                            f"{training.estimator.rsplit('.', 1)[-1]} has no parameter '{param}'",
+                            did_you_mean(param, known_params),
+                        )
+            join_keys: list[str] = []
+            for index, ref in enumerate(training.features):
+                view_name, _, feature = ref.partition(":")
+                path = f"{base}.training.features.{index}"
+                if not self.ref(path, "feature view", view_name, config.feature_views):
+                    continue
+                view = config.feature_views[view_name]
+                if feature not in view.features:
+                    hint = did_you_mean(feature, view.features)
+                    self.error(
+                        path,
+                        f"feature view '{view_name}' has no feature '{feature}'",
+                        hint or f"its features: {', '.join(view.features)}",
+                    )
+                if feature == training.target:
+                    self.error(path, f"the target '{training.target}' is also used as a feature")
+                for entity_name in view.entities:
+                    entity = config.entities.get(entity_name)
+                    if entity and entity.join_key not in join_keys:
+                        join_keys.append(entity.join_key)
+            self.labels(base, training.labels, training.target, join_keys)
+            if task is not None:
+                self.gates(base, model.gates.model_fields_set, task, model.gates.primary_metric)
+            if model.stages.production == "staging" and model.stages.staging == "none":
+                self.error(
+                    f"{base}.stages.production",
+                    "production follows staging, but staging is 'none'",
+                    "pin staging (latest or a version) or pin production to a version",
+                )
+            if model.retrain and model.retrain.schedule is not None:
+                self.cron(f"{base}.retrain.schedule", model.retrain.schedule)
+
+    def labels(self, base: str, labels: str, target: str, join_keys: list[str]) -> None:
+        path = f"{base}.training.labels"
+        if not self.ref(path, "dataset", labels, self.config.datasets):
+            return
+        dataset = self.config.datasets[labels]
+        if not dataset.timestamp:
+            self.error(
+                path,
+                f"labels dataset '{labels}' has no timestamp column; point-in-time joins need one",
+                f"set datasets.{labels}.timestamp",
+            )
+        columns = dataset.schema_
+        if not columns:
+            return
+        if target not in columns:
+            self.error(
+                f"{base}.training.target",
+                f"target '{target}' is not in the schema of labels dataset '{labels}'",
+                did_you_mean(target, columns),
+            )
+        for key in join_keys:
+            if key not in columns:
+                self.error(
+                    path,
+                    f"join key '{key}' is not in the schema of labels dataset '{labels}'",
+                    did_you_mean(key, columns),
+                )
+
+    def gates(self, base: str, gates: set[str], task: str, primary: str | None) -> None:
+        wrong = REGRESSION_GATES if task == "classification" else CLASSIFICATION_GATES
+        right = CLASSIFICATION_GATES if task == "classification" else REGRESSION_GATES
+        for gate in sorted(gates & wrong):
+            self.error(
+                f"{base}.gates.{gate}",
+                f"gate {gate} does not apply to a {task} model",
+                f"{task} gates: {', '.join(sorted(right))}",
+            )
+        if primary is not None and primary not in _PRIMARY[task]:
+            self.error(
+                f"{base}.gates.primary_metric",
+                f"primary_metric {primary} does not apply to a {task} model",
+                f"use {' or '.join(sorted(_PRIMARY[task]))}",
+            )
+
+    def endpoints(self) -> None:
+        config = self.config
+        for name, endpoint in config.endpoints.items():
+            base = f"endpoints.{name}"
+            if self.ref(f"{base}.model", "model", endpoint.model, config.models):
+                stages = config.models[endpoint.model].stages
+                if getattr(stages, endpoint.stage) == "none":
+                    self.error(
+                        f"{base}.stage",
+                        f"endpoint serves the {endpoint.stage} stage of model "
+                        f"'{endpoint.model}', which pins {endpoint.stage}: none",
+                        f"pin models.{endpoint.model}.stages.{endpoint.stage}",
+                    )
+            self.provider_ref(f"{base}.provider", endpoint.provider, "serving")
+            scale = endpoint.autoscale
+            if scale and scale.min_replicas > scale.max_replicas:
+                self.error(
+                    f"{base}.autoscale.min_replicas",
+                    f"min_replicas ({scale.min_replicas}) is greater than "
+                    f"max_replicas ({scale.max_replicas})",
+                )
+
+    def monitors(self) -> None:
+        config = self.config
+        served = {e.model for e in config.endpoints.values()}
+        for name, monitor in config.monitors.items():
+            base = f"monitors.{name}"
+            known_model = self.ref(f"{base}.model", "model", monitor.model, config.models)
+            if monitor.schedule is not None:
+                self.cron(f"{base}.schedule", monitor.schedule)
+            if isinstance(monitor, DriftMonitor):
+                if monitor.current != PREDICTIONS:
+                    self.ref(
+                        f"{base}.current",
+                        "dataset",
+                        monitor.current,
+                        [*config.datasets, PREDICTIONS],
+                    )
+                if known_model and monitor.features is not None:
+                    refs = config.models[monitor.model].training.features
+                    names = [*refs, *(ref.partition(":")[2] for ref in refs)]
+                    for index, feature in enumerate(monitor.features):
+                        if feature not in names:
+                            hint = did_you_mean(feature, names)
+                            self.error(
+                                f"{base}.features.{index}",
+                                f"model '{monitor.model}' has no feature '{feature}'",
+                                hint or f"its features: {', '.join(refs)}",
+                            )
+            elif isinstance(monitor, PerformanceMonitor):
+                self.ref(f"{base}.labels", "dataset", monitor.labels, config.datasets)
+                if known_model:
+                    estimator = config.models[monitor.model].training.estimator
+                    if ALLOWED_ESTIMATORS.get(estimator) == "regression":
+                        for gate in sorted({"min_accuracy", "min_auc"} & monitor.model_fields_set):
+                            self.error(
+                                f"{base}.{gate}",
+                                f"{gate} does not apply to regression model '{monitor.model}'",
+                            )
+            elif isinstance(monitor, ServingMonitor) and known_model and monitor.model not in served:
+                self.error(
+                    f"{base}.model",
+                    f"serving monitor watches model '{monitor.model}', but no endpoint serves it",
+                    "add an endpoint for it or use a drift/performance monitor",
+                )
+
+    # ------------------------------------------------------------------ values
+
+    def cron(self, path: str, expression: str) -> None:
+        if not is_valid_cron(expression):
+            self.error(
+                path,
+                f"invalid cron expression '{expression}'",
+                "five fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * 1'",
+            )
+
+    def data_path(self, path: str, value: str) -> None:
+        """A dataset path: repository-relative and inside it, or ``s3://bucket/key``."""
+        if value.startswith("s3://"):
+            bucket, _, key = value[5:].partition("/")
+            if not bucket or not key.strip("/"):
+                self.error(path, f"'{self.show(path, value)}' needs a bucket and a key")
+            return
+        self.local_path(path, value)
+
+    def local_path(self, path: str, value: str) -> None:
+        """A path that must stay inside the repository once resolved (symlinks included)."""
+        shown = self.show(path, value)
+        if not value.strip():
+            self.error(path, "path must not be empty")
+            return
+        if _URL.match(value):
+            self.error(
+                path,
+                f"unsupported location '{shown}'",
+                "use a path relative to the repository or s3://bucket/key",
+            )
+            return
+        if "\\" in value:
+            self.error(path, f"path '{shown}' contains a backslash", "use forward slashes")
+            return
+        if PurePosixPath(value).is_absolute():
+            self.error(
+                path,
+                f"absolute path '{shown}' is not allowed",
+                "use a path relative to the repository root",
+            )
+            return
+        if not self.inside(value):
+            self.error(
+                path,
+                f"path '{shown}' escapes the repository",
+                "keep data inside the repository or use s3://",
+            )
+
+    def inside(self, value: str) -> bool:
+        """Whether ``value`` resolves inside the repository; parent folders are cached."""
+        parent, _, name = value.rpartition("/")
+        real = self._dirs.get(parent)
+        if real is None:
+            real = self._dirs[parent] = (self.spec.repo / parent).resolve()
+        target = real / name
+        if name in ("", ".", "..") or target.is_symlink():
+            target = target.resolve()
+        return target.is_relative_to(self.repo_real)
+
+    def show(self, path: str, value: str) -> str:
+        return self.spec.placeholders.get(path, value)
+
+
+# ---------------------------------------------------------------------- cron
+
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+_CRON_FIELDS: tuple[tuple[int, int, dict[str, int]], ...] = (
+    (0, 59, {}),
+    (0, 23, {}),
+    (1, 31, {}),
+    (1, 12, {m: i + 1 for i, m in enumerate(_MONTHS)}),
+    (0, 7, {d: i for i, d in enumerate(_DAYS)}),
+)
+_CRON_MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
+_CRON_ITEM = re.compile(r"^(\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/([0-9]+))?$")
+
+
+@lru_cache(maxsize=1024)
+def is_valid_cron(expression: str) -> bool:
+    """Whether ``expression`` is a cron schedule the scheduler (croniter) accepts.
+
+    Standard five-field expressions are checked here without importing croniter (its import
+    costs ~0.1 s); anything this strict check rejects is given to ``croniter.is_valid`` so
+    croniter's extensions (``L``, ``#``, seconds field) are not refused.
+    """
+    text = expression.strip().lower()
+    if text in _CRON_MACROS or _simple_cron(text):
+        return True
+    from croniter import croniter  # lazy: only for unusual expressions
+
+    try:
+        return bool(croniter.is_valid(expression))
+    except Exception:  # croniter raises odd types on odd input; invalid either way
+        return False
+
+
+def _simple_cron(text: str) -> bool:
+    fields = text.split()
+    if len(fields) != 5:
+        return False
+    for value, (low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for item in value.split(","):
+            match = _CRON_ITEM.match(item)
+            if not match:
+                return False
+            span, step = match.groups()
+            if step is not None and int(step) < 1:
+                return False
+            if span == "*":
+                continue
+            if step is not None and "-" not in span:
+                return False  # 'a/n' is croniter-specific: let croniter decide
+            bounds = []
+            for part in span.split("-"):
+                number = names.get(part) if not part.isdigit() else int(part)
+                if number is None or not low <= number <= high:
+                    return False
+                bounds.append(number)
+            if len(bounds) == 2 and bounds[0] > bounds[1]:
+                return False
+    return True
+
+
+def check_path_inside(repo: Path, value: str) -> bool:
+    """True when repository-relative ``value`` resolves (symlinks too) inside ``repo``."""
+    if not value or _URL.match(value) or PurePosixPath(value).is_absolute():
+        return False
+    return (repo / value).resolve().is_relative_to(repo.resolve())

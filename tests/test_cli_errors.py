@@ -1,0 +1,246 @@
+"""Every configuration error a user can make: exit 1, file:line, one message, no traceback,
+state untouched. Each case edits one file of an applied example repository."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import invoke
+
+D = "environments/dev/"
+
+# (file, old text, new text, expected file:line prefix regex, words the message must contain)
+CASES = [
+    (
+        "models.yaml",
+        "n_estimators: 25",
+        "n_estimator: 25",
+        r"models\.yaml:\d+",
+        ["n_estimator", "did you mean 'n_estimators'"],
+    ),
+    (
+        "models.yaml",
+        "      target: churned",
+        "      target: churned\n      tagret: x",
+        r"models\.yaml:\d+",
+        ["tagret", "did you mean 'target'"],
+    ),
+    ("models.yaml", "test_size: 0.2 ", "test_size: 1.5 ", r"models\.yaml:\d+", ["test_size"]),
+    ("models.yaml", "test_size: 0.2 ", "test_size: 0   ", r"models\.yaml:\d+", ["test_size"]),
+    (
+        "models.yaml",
+        "sklearn.ensemble.RandomForestClassifier",
+        "os.system",
+        r"models\.yaml:\d+",
+        ["os.system", "estimator"],
+    ),
+    (
+        "models.yaml",
+        "sklearn.ensemble.RandomForestClassifier",
+        "sklearn.ensemble.RandomForestClasifier",
+        r"models\.yaml:\d+",
+        ["did you mean"],
+    ),
+    (
+        "models.yaml",
+        "labels: churn_labels",
+        "labels: churn_lables",
+        r"models\.yaml:\d+",
+        ["churn_lables", "did you mean 'churn_labels'"],
+    ),
+    (
+        "models.yaml",
+        "- customer_features:avg_order_value",
+        "- customer_feature:avg_order_value",
+        r"models\.yaml:\d+",
+        ["customer_feature"],
+    ),
+    (
+        "models.yaml",
+        "- customer_features:avg_order_value",
+        "- customer_features:avg_order_valu",
+        r"models\.yaml:\d+",
+        ["avg_order_valu"],
+    ),
+    (
+        "models.yaml",
+        'schedule: "0 6 * * 1"',
+        'schedule: "0 25 * * 1"',
+        r"models\.yaml:\d+",
+        ["0 25 * * 1"],
+    ),
+    ("models.yaml", "min_auc: 0.80", "min_auc: 1.5", r"models\.yaml:\d+", ["min_auc"]),
+    ("models.yaml", "min_auc: 0.80", "max_rmse: 0.80", r"models\.yaml:\d+", ["max_rmse"]),
+    ("models.yaml", "max_depth: 8", "max_depth: [8", r"models\.yaml:\d+", []),
+    (
+        "models.yaml",
+        "      production: staging",
+        "      production: prod",
+        r"models\.yaml:\d+",
+        ["production"],
+    ),
+    (
+        "models.yaml",
+        "    training:",
+        "    training:\n      target: again",
+        r"models\.yaml:\d+",
+        ["target"],
+    ),
+    (
+        "data.yaml",
+        "path: data/churn_labels.csv",
+        "path: ../../etc/passwd",
+        r"data\.yaml:\d+",
+        ["escapes the repository"],
+    ),
+    ("data.yaml", "path: data/churn_labels.csv", "path: /etc/passwd", r"data\.yaml:\d+", []),
+    (
+        "data.yaml",
+        "max_null_ratio: 0.05",
+        "max_null_ratio: 5",
+        r"data\.yaml:\d+",
+        ["max_null_ratio"],
+    ),
+    (
+        "data.yaml",
+        "min_rows: 10000\n      max",
+        "min_rows: -3\n      max",
+        r"data\.yaml:\d+",
+        ["min_rows"],
+    ),
+    ("features.yaml", "ttl: 90d", "ttl: ninety days", r"features\.yaml:\d+", ["ttl"]),
+    (
+        "features.yaml",
+        "source: customer_activity",
+        "source: customer_activty",
+        r"features\.yaml:\d+",
+        ["did you mean 'customer_activity'"],
+    ),
+    (
+        "features.yaml",
+        "entities: [customer]",
+        "entities: [custmer]",
+        r"features\.yaml:\d+",
+        ["custmer"],
+    ),
+    ("monitors.yaml", "kind: drift", "kind: drfit", r"monitors\.yaml:\d+", ["kind"]),
+    (
+        "monitors.yaml",
+        "max_error_rate: 0.01",
+        "max_error_rate: 2",
+        r"monitors\.yaml:\d+",
+        ["max_error_rate"],
+    ),
+    (
+        "monitors.yaml",
+        "  churn-quality:\n    model: churn-predictor",
+        "  churn-quality:\n    model: churn-predicter",
+        r"monitors\.yaml:\d+",
+        ["churn-predicter"],
+    ),
+    ("deployments.yaml", "provider: local ", "provider: gke   ", r"deployments\.yaml:\d+", ["gke"]),
+    ("deployments.yaml", "replicas: 1", "replicas: zero", r"deployments\.yaml:\d+", ["replicas"]),
+    (
+        "environment.yaml",
+        "artifacts: local",
+        "artifacts: s3bucket",
+        r"environment\.yaml:\d+",
+        ["s3bucket"],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}:{c[2][:30]}" for c in CASES])
+def test_bad_configuration(applied: Path, case: tuple[str, str, str, str, list[str]]) -> None:
+    name, old, new, where, words = case
+    path = applied / D / name
+    text = path.read_text()
+    assert old in text, f"fixture drifted: {old!r} not in {name}"
+    path.write_text(text.replace(old, new, 1))
+    state = (applied / "state" / "dev.json").read_bytes()
+    for command in (
+        ["validate", "-e", "dev"],
+        ["plan", "-e", "dev"],
+        ["apply", "-e", "dev", "--auto-approve"],
+    ):
+        result = invoke(applied, *command)
+        assert result.exit_code == 1, (command, result.output)
+        assert "Traceback" not in result.output
+        assert re.search(where, result.stderr), result.stderr
+        for word in words:
+            assert word in result.stderr, result.stderr
+    assert (applied / "state" / "dev.json").read_bytes() == state
+
+
+def test_duplicate_name_across_files_names_both(applied: Path) -> None:
+    extra = applied / D / "more.yaml"
+    extra.write_text("entities:\n  customer:\n    join_key: customer_id\n")
+    result = invoke(applied, "validate", "-e", "dev")
+    assert result.exit_code == 1
+    assert "features.yaml" in result.stderr and "more.yaml" in result.stderr
+
+
+def test_unknown_environment(applied: Path) -> None:
+    result = invoke(applied, "plan", "-e", "dve")
+    assert result.exit_code == 1 and "dev" in result.stderr and "Traceback" not in result.output
+
+
+def test_unset_secret_variable(applied: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLCTL_TEST_BUCKET", raising=False)
+    path = applied / D / "models.yaml"
+    path.write_text(path.read_text().replace("team: growth", "team: ${MLCTL_TEST_BUCKET}"))
+    result = invoke(applied, "plan", "-e", "dev")
+    assert result.exit_code == 1 and "MLCTL_TEST_BUCKET" in result.stderr
+
+
+def test_unsafe_estimator_is_never_imported(applied: Path, tmp_path: Path) -> None:
+    """An estimator path naming a module with an import side effect is refused, not imported."""
+    evil = tmp_path / "evilmod.py"
+    marker = tmp_path / "imported"
+    evil.write_text(f"open({str(marker)!r}, 'w').write('x')\nclass Boom: pass\n")
+    path = applied / D / "models.yaml"
+    path.write_text(path.read_text().replace("sklearn.ensemble.RandomForestClassifier", "evilmod.Boom"))
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        for command in (
+            ["validate", "-e", "dev"],
+            ["plan", "-e", "dev"],
+            ["apply", "-e", "dev", "--auto-approve"],
+        ):
+            result = invoke(applied, *command)
+            assert result.exit_code == 1 and "evilmod.Boom" in result.stderr
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert not marker.exists()
+    assert "evilmod" not in sys.modules
+
+
+def test_bad_usage_exits_1_with_one_line(applied: Path) -> None:
+    result = invoke(applied, "plan")
+    assert result.exit_code == 1 and "Missing option" in result.stderr
+    result = invoke(applied, "apply", "-e", "dev", str(applied / "nope.plan"))
+    assert result.exit_code == 1 and "not found" in result.stderr
+    (applied / "garbage.plan").write_text("{not json")
+    result = invoke(applied, "apply", "-e", "dev", str(applied / "garbage.plan"))
+    assert result.exit_code == 1 and "not an mlctl plan file" in result.stderr
+
+
+def test_corrupt_state_is_a_clear_error(applied: Path) -> None:
+    (applied / "state" / "dev.json").write_text("{broken")
+    result = invoke(applied, "plan", "-e", "dev")
+    assert result.exit_code == 1 and "corrupt" in result.stderr and "Traceback" not in result.output
+
+
+def test_missing_data_file(applied: Path) -> None:
+    (applied / "data" / "churn_outcomes.csv").unlink()
+    result = invoke(applied, "plan", "-e", "dev")
+    assert result.exit_code == 1
+    assert re.search(
+        r"data\.yaml:\d+: dataset\.churn_outcomes: data/churn_outcomes\.csv not found",
+        result.stderr,
+    )
