@@ -14,8 +14,38 @@ from mlctl.cli.boundary import error_boundary
 ENV = click.option("-e", "--env", "env", required=True, metavar="ENV", help="Environment name.")
 
 
+# Commands that live in their own module (``mlctl.cli.<module>`` exporting ``command``),
+# loaded only when named or when help lists them. A module not present yet is skipped.
+LAZY_COMMANDS: dict[str, str] = {
+    "features": "mlctl.cli.features_cmd",
+    "serve": "mlctl.cli.serve_cmd",
+    "monitor": "mlctl.cli.monitor_cmd",
+    "render": "mlctl.cli.render_cmd",
+    "init-backend": "mlctl.cli.backend_cmd",
+}
+
+
 class MlctlGroup(click.Group):
-    """The root group: every invocation runs inside the single error boundary."""
+    """The root group: every invocation runs inside the single error boundary, and the
+    commands in :data:`LAZY_COMMANDS` are imported only when used (keeps ``--help`` fast)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        import importlib.util
+
+        lazy = [name for name, module in LAZY_COMMANDS.items() if importlib.util.find_spec(module)]
+        return sorted({*super().list_commands(ctx), *lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in LAZY_COMMANDS:
+            return command
+        import importlib
+        import importlib.util
+
+        if importlib.util.find_spec(LAZY_COMMANDS[cmd_name]) is None:
+            return None
+        found: click.Command = importlib.import_module(LAZY_COMMANDS[cmd_name]).command
+        return found
 
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
         extra.pop("standalone_mode", None)
