@@ -17,7 +17,8 @@ Contract of :func:`training_frame` (the building block of the offline feature st
 * Event times are compared as UTC instants: naive datetimes are taken as UTC; a time column
   that holds non-datetimes is an :class:`MlctlError`, as are missing key or feature columns.
 
-Cost: one sort and one ``pandas.merge_asof`` per view, O(n log n) in the rows involved.
+Cost: per view, one factorization of the join keys, one stable sort of the source by (key, event
+time) and one binary search per entity row, all in numpy: O(n log n) in the rows involved.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from mlctl.errors import MlctlError
@@ -35,7 +37,6 @@ __all__ = ["PointInTimeFrame", "ViewRequest", "feature_columns", "training_frame
 
 _ROW = "__mlctl_row"
 _LABEL_TS = "__mlctl_label_ts"
-_EVENT_TS = "__mlctl_event_ts"
 
 
 @dataclass(frozen=True)
@@ -116,40 +117,130 @@ def _join_view(
     if absent:
         raise MlctlError(f"feature view '{view}': source has no feature(s) {', '.join(absent)}")
     renamed = {f: names[f"{view}:{f}"] for f in request.features}
-    keys = [f"__mlctl_key{i}" for i in range(len(request.join_keys))]
-
-    right = pd.DataFrame({_EVENT_TS: _utc(source[request.source_ts], f"'{view}' event time")})
-    lhs = left.copy()
-    for alias, key in zip(keys, request.join_keys, strict=True):
-        lhs[alias], right[alias] = _aligned_keys(labels[key], source[key])
-    for feature, column in renamed.items():
-        right[column] = source[feature].to_numpy()
-    right = right.dropna(subset=[_EVENT_TS, *keys])
-    right = right.sort_values(_EVENT_TS, kind="stable")  # ties keep source order: last wins
-    usable = lhs[_LABEL_TS].notna() & lhs[keys].notna().all(axis=1)
-    lhs = lhs[usable].sort_values(_LABEL_TS, kind="stable")
-
-    merged = pd.merge_asof(
-        lhs,
-        right,
-        left_on=_LABEL_TS,
-        right_on=_EVENT_TS,
-        by=keys,
-        direction="backward",
-        allow_exact_matches=True,
-    )
     columns = list(renamed.values())
-    if request.ttl_seconds is not None:
-        oldest = merged[_LABEL_TS] - pd.Timedelta(seconds=request.ttl_seconds)
-        expired = merged[_EVENT_TS].notna() & (merged[_EVENT_TS] <= oldest)
-        merged.loc[expired, columns] = None
-    result = merged.set_index(_ROW)[columns].reindex(range(len(labels)))
+    n_rows = len(labels)
+    label_ns, label_ok = _ns(left[_LABEL_TS])
+    event_ns, event_ok = _ns(_utc(source[request.source_ts], f"'{view}' event time"))
+    label_code, event_code = _key_codes(
+        [_aligned_keys(labels[key], source[key]) for key in request.join_keys]
+    )
+    label_ok &= label_code >= 0
+    event_ok &= event_code >= 0
+
+    # Rank source rows by event time (ties in source order), so rank order is the tie-break
+    # "last in source order wins". A label sees exactly the source rows whose rank is below the
+    # number of source events at or before its time; (key code, rank) packs into one int64,
+    # and a label's match is the last packed source value at or below its own.
+    ttl_ns = None if request.ttl_seconds is None else np.int64(request.ttl_seconds) * 1_000_000_000
+    wanted = np.flatnonzero(label_ok)
+    wanted = wanted[np.argsort(label_ns[wanted], kind="stable")]  # sorted queries search faster
+    rows = np.flatnonzero(event_ok)
+    if len(wanted) and len(rows):
+        # Rows no label can use: later than every label; keyed by no label; or expired for
+        # every label (then every older row is too, so dropping them changes no answer).
+        keep = event_ns[rows] <= label_ns[wanted[-1]]
+        if ttl_ns is not None:
+            keep &= event_ns[rows] > label_ns[wanted[0]] - ttl_ns
+        rows = rows[keep]
+        top = int(max(event_code[rows].max(initial=0), label_code[wanted].max()))
+        if top < 8 * (len(source) + len(labels)):
+            present = np.zeros(top + 1, dtype=bool)
+            present[label_code[wanted]] = True
+            rows = rows[present[event_code[rows]]]
+    order, packed_events, target = _pack(rows, wanted, event_code, event_ns, label_code, label_ns)
+    by_target = np.argsort(target)
+    at = np.empty(len(wanted), dtype="int64")
+    at[by_target] = np.searchsorted(packed_events, target[by_target], side="right") - 1
+    safe = np.clip(at, 0, None)
+    hit = (at >= 0) & (event_code[order][safe] == label_code[wanted]) if len(order) else at >= 0
+    if ttl_ns is not None and len(order):
+        hit &= event_ns[order][safe] > label_ns[wanted] - ttl_ns
+    take = np.full(n_rows, -1, dtype="int64")
+    take[wanted[hit]] = order[safe[hit]]
+    result = pd.DataFrame(index=range(n_rows))
+    for feature, column in renamed.items():
+        values = source[feature].array
+        result[column] = pd.api.extensions.take(values, take, allow_fill=True)
     for column in columns:  # keep the source dtype where the join allows it
         dtype = source[next(f for f, c in renamed.items() if c == column)].dtype
         if result[column].notna().all():
             with contextlib.suppress(TypeError, ValueError):
                 result[column] = result[column].astype(dtype)
     return result
+
+
+def _pack(
+    rows: np.ndarray,
+    wanted: np.ndarray,
+    event_code: np.ndarray,
+    event_ns: np.ndarray,
+    label_code: np.ndarray,
+    label_ns: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source rows sorted by (key, event time, source order) with their int64 packs, and each
+    wanted label's pack: a label's match is the last source pack at or below its own.
+
+    When key codes times the time span fit in an int64 (times in the coarsest unit that
+    divides them all: s, ms, us or ns), (key, time) packs directly and one stable sort
+    suffices; otherwise times are replaced by their rank in a stable sort by time.
+    """
+    if len(rows) == 0:
+        empty = np.empty(0, dtype="int64")
+        return empty, empty, np.full(len(wanted), -1, dtype="int64")
+    times = event_ns[rows]
+    low = int(times.min())
+    rel = times - low
+    for unit in (1_000_000_000, 1_000_000, 1_000, 1):
+        if not (rel % unit).any():
+            break
+    span = int(rel.max()) // unit + 2
+    top = int(max(event_code[rows].max(), label_code[wanted].max(initial=0))) + 1
+    if top * span < 2**62:
+        packed = event_code[rows] * span + rel // unit
+        sorter = np.argsort(packed)  # unstable is faster; only equal packs need source order
+        if (np.diff(packed[sorter]) == 0).any():
+            sorter = np.argsort(packed, kind="stable")
+        offset = np.clip((label_ns[wanted] - low) // unit, -1, span - 2)
+        return rows[sorter], packed[sorter], label_code[wanted] * span + offset
+    by_time = rows[np.argsort(times, kind="stable")]
+    rank = np.empty(len(event_ns), dtype="int64")
+    rank[by_time] = np.arange(len(by_time), dtype="int64")
+    width = np.int64(len(by_time) + 1)
+    packed = event_code[rows] * width + rank[rows]
+    sorter = np.argsort(packed)
+    seen = np.searchsorted(event_ns[by_time], label_ns[wanted], side="right")
+    return rows[sorter], packed[sorter], label_code[wanted] * width + seen - 1
+
+
+def _ns(times: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """UTC datetimes as int64 nanoseconds, and where they are not NaT."""
+    return np.asarray(times.array.asi8, dtype="int64"), times.notna().to_numpy().copy()
+
+
+def _key_codes(pairs: list[tuple[pd.Series, pd.Series]]) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of the (composite) join key on both sides; -1 where a key is null."""
+    n_left = len(pairs[0][0]) if pairs else 0
+    if len(pairs) == 1 and all(pd.api.types.is_integer_dtype(s) for s in pairs[0]):
+        # one integer key: codes are offsets from the source's smallest key (no hashing)
+        left, right = (s.to_numpy(dtype="int64") for s in pairs[0])
+        if len(right) == 0:
+            return np.full(len(left), -1, dtype="int64"), right
+        low, high = int(right.min()), int(right.max())
+        if high - low < 2**40:
+            inside = (left >= low) & (left <= high)
+            return np.where(inside, left - low, -1), right - low
+    combined: np.ndarray | None = None
+    for left_key, right_key in pairs:
+        codes, uniques = pd.factorize(pd.concat([left_key, right_key], ignore_index=True), sort=False)
+        codes = codes.astype("int64")
+        if combined is None:
+            combined = codes
+        else:
+            bad = (combined < 0) | (codes < 0)
+            combined, _ = pd.factorize(combined * np.int64(len(uniques) + 1) + codes)
+            combined = np.where(bad, -1, combined).astype("int64")
+    assert combined is not None
+    return combined[:n_left], combined[n_left:]
 
 
 def _utc(series: pd.Series, what: str) -> pd.Series:

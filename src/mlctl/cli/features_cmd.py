@@ -1,0 +1,206 @@
+"""``mlctl features list|materialize|get``: the feature store from the command line.
+
+Light at import (click only): the store, pandas and the state machinery load inside commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+ENV = click.option("-e", "--env", "env", required=True, metavar="ENV", help="Environment name.")
+
+
+def _repo(ctx: click.Context) -> Path:
+    obj = ctx.find_root().obj or {}
+    return Path(obj.get("repo", ".")).resolve()
+
+
+@click.group("features")
+def command() -> None:
+    """Feature views: list them, materialize them online, read online values."""
+
+
+@command.command("list")
+@ENV
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def list_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
+    """Feature views with their ttl, online status, watermark and online entity count."""
+    from mlctl.cli.output import echo_json
+    from mlctl.engine.workspace import open_workspace
+    from mlctl.features.store import FeatureStore
+
+    ws = open_workspace(_repo(ctx), env)
+    state = ws.backend.read()
+    views = FeatureStore(spec=ws.spec).list_feature_views()
+    for view in views:
+        resource = state.resources.get(f"feature_view.{view['name']}") if state else None
+        status = resource.status if resource else {}
+        view["materialized"] = (
+            {
+                "watermark": status.get("watermark"),
+                "materialized_at": status.get("materialized_at"),
+                "entities": status.get("entities"),
+                "windows": len(status.get("windows", [])),
+                "store": status.get("store"),
+            }
+            if status.get("online")
+            else None
+        )
+    if as_json:
+        echo_json(views)
+        return
+    if not views:
+        click.echo(f"No feature views in environment '{env}'.")
+        return
+    click.echo(
+        f"{'VIEW':<24} {'ENTITIES':<16} {'FEATURES':>8} {'TTL':>6} {'ONLINE':>6} {'ROWS':>9}  WATERMARK"
+    )
+    for view in views:
+        done = view["materialized"] or {}
+        click.echo(
+            f"{view['name']:<24} {','.join(view['entities']):<16} {len(view['features']):>8} "
+            f"{view['ttl'] or '-':>6} {'yes' if view['online'] else 'no':>6} "
+            f"{done.get('entities') if done.get('entities') is not None else '-':>9}  "
+            f"{done.get('watermark') or '-'}"
+        )
+
+
+@command.command("materialize")
+@ENV
+@click.argument("views", nargs=-1, metavar="[VIEW]...")
+@click.option("--end", metavar="TIME", help="Materialize events up to TIME (ISO-8601, default: now).")
+@click.option("--rebuild", is_flag=True, help="Drop the views' online records and write them again.")
+@click.pass_context
+def materialize_cmd(
+    ctx: click.Context, env: str, views: tuple[str, ...], end: str | None, rebuild: bool
+) -> None:
+    """Bring online views up to date now, incrementally (default: every online view).
+
+    Takes the environment's lock and records the new windows in state, exactly as apply does.
+    """
+    from mlctl.engine.reality import ProviderReality
+    from mlctl.engine.workspace import open_workspace
+    from mlctl.errors import MlctlError
+    from mlctl.features.materialize import materialize_view
+    from mlctl.gitops.git import git_info
+    from mlctl.spec.validate import did_you_mean
+    from mlctl.state.backend import locked, persist
+    from mlctl.state.document import utcnow
+
+    ws = open_workspace(_repo(ctx), env)
+    config = ws.spec.config
+    for name in views:
+        if name not in config.feature_views:
+            hint = did_you_mean(name, config.feature_views)
+            raise MlctlError(
+                f"no feature view '{name}' in environment '{env}'" + (f" ({hint})" if hint else "")
+            )
+        if not config.feature_views[name].online:
+            raise MlctlError(f"feature view '{name}' is not online (set 'online: true' and run mlctl apply)")
+    names = list(views) or [n for n, v in config.feature_views.items() if v.online]
+    if not names:
+        raise MlctlError(f"no online feature views in environment '{env}'")
+    git = git_info(ws.repo)
+    with locked(ws.backend, "features materialize", env):
+        state = ws.backend.read()
+        reality = ProviderReality(ws.spec)
+        for name in names:
+            address = f"feature_view.{name}"
+            resource = state.resources.get(address) if state else None
+            if state is None or resource is None:
+                raise MlctlError(f"{address} is not applied yet: run mlctl apply -e {env} first")
+            source = config.feature_views[name].source
+            checked = state.resources.get(f"dataset.{source}")
+            if checked is not None and checked.status and not checked.status.get("passed", True):
+                failed = ", ".join(checked.status.get("failed", []))
+                raise MlctlError(f"dataset.{source} failed its last check ({failed}); fix it and run apply")
+            dataset = config.datasets[source]
+            result = materialize_view(
+                ws.spec,
+                name,
+                resource.status,
+                end=end,
+                rebuild="rebuild requested (--rebuild)" if rebuild else None,
+                fingerprint=reality.dataset_fingerprint(source, dataset),
+            )
+            resource.status = result.status
+            resource.updated_at = utcnow()
+            persist(ws.backend, state, git=git)
+            click.echo(f"{address}: {result.summary()}")
+
+
+def _parse_entity(text: str) -> dict[str, Any]:
+    from mlctl.errors import MlctlError
+
+    row: dict[str, Any] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise MlctlError(f"--entity '{text}' must look like key=value (key2=value2,... for several keys)")
+        row[key.strip()] = value.strip()
+    return row
+
+
+@command.command("get")
+@ENV
+@click.argument("features", nargs=-1, metavar="[VIEW[:FEATURE]]...")
+@click.option(
+    "--entity",
+    "entities",
+    multiple=True,
+    required=True,
+    metavar="KEY=VALUE",
+    help="An entity row (repeat for several; KEY=VALUE,KEY2=VALUE2 for several join keys).",
+)
+@click.option("--at", metavar="TIME", help="Request time the ttl is measured against (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON with status and event time per value.")
+@click.pass_context
+def get_cmd(
+    ctx: click.Context,
+    env: str,
+    features: tuple[str, ...],
+    entities: tuple[str, ...],
+    at: str | None,
+    as_json: bool,
+) -> None:
+    """Online feature values of entities (default: every online view keyed by the given keys)."""
+    from mlctl.cli.output import echo_json
+    from mlctl.errors import MlctlError
+    from mlctl.features.store import PRESENT, FeatureStore
+
+    rows = [_parse_entity(e) for e in entities]
+    with FeatureStore(_repo(ctx), env) as store:
+        refs = list(features)
+        if not refs:
+            given = set().union(*(r.keys() for r in rows))
+            refs = [
+                v["name"] for v in store.list_feature_views() if v["online"] and set(v["join_keys"]) <= given
+            ]
+            if not refs:
+                raise MlctlError(
+                    f"no online feature view is keyed by {', '.join(sorted(given))}: name the features to get"
+                )
+        response = store.get_online_features(refs, rows, at=at)
+    records = response.to_records()
+    if as_json:
+        echo_json(records)
+        return
+    notes = {
+        "OUTSIDE_MAX_AGE": "older than the ttl: withheld",
+        "AFTER_REQUEST_TIME": "newer than --at: withheld",
+        "NULL_VALUE": "stored as null",
+        "NOT_FOUND": "no record for this entity",
+    }
+    for record in records:
+        click.echo(", ".join(f"{k}={v}" for k, v in record["entity"].items()))
+        width = max(len(n) for n in record["features"])
+        for name, item in record["features"].items():
+            status = item["status"]
+            value = item["value"] if status == PRESENT else status
+            stamp = item["event_timestamp"] or "-"
+            note = f"  ({notes[status]})" if status in notes else ""
+            click.echo(f"  {name:<{width}}  {value!s:<18} {stamp}{note}")
