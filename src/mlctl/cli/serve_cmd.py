@@ -1,0 +1,146 @@
+"""``mlctl serve MODEL -e ENV``: run the serving app under uvicorn (it follows the state).
+
+Light at import: uvicorn, FastAPI and scikit-learn are imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from mlctl.errors import MlctlError
+
+
+def run(
+    repo: Path,
+    env: str,
+    model: str,
+    *,
+    stage: str,
+    host: str,
+    port: int,
+    workers: int,
+    log_predictions: bool,
+    max_body_bytes: int,
+    log_level: str,
+) -> None:
+    """Check the environment, then serve until interrupted."""
+    from mlctl.engine.workspace import open_workspace
+
+    ws = open_workspace(repo, env)  # a bad environment or model fails here, in one line
+    if model not in ws.spec.config.models:
+        from mlctl.spec.validate import did_you_mean
+
+        hint = did_you_mean(model, list(ws.spec.config.models))
+        raise MlctlError(
+            f"model '{model}' is not defined in environment '{env}'" + (f" ({hint})" if hint else "")
+        )
+    if workers < 1:
+        raise MlctlError("--workers must be at least 1")
+    import uvicorn
+
+    settings = {
+        "MLCTL_SERVE_REPO": str(ws.repo),
+        "MLCTL_SERVE_ENV": env,
+        "MLCTL_SERVE_MODEL": model,
+        "MLCTL_SERVE_STAGE": stage,
+        "MLCTL_SERVE_LOG_PREDICTIONS": "1" if log_predictions else "0",
+        "MLCTL_SERVE_MAX_BODY_BYTES": str(max_body_bytes),
+        "MLCTL_SERVE_HOST": host,
+        "MLCTL_SERVE_PORT": str(port),
+    }
+    os.environ.update(settings)
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": False,  # per-request logging costs more than the prediction; see /metrics
+        "timeout_graceful_shutdown": 10,
+        "server_header": False,
+    }
+    try:
+        import uvloop  # noqa: F401
+
+        options["loop"] = "uvloop"
+    except ImportError:
+        pass
+    try:
+        import httptools  # noqa: F401
+
+        options["http"] = "httptools"
+    except ImportError:
+        pass
+    click.echo(
+        f"serving {model} ({stage}) of {env} on http://{host}:{port} with {workers} worker(s); "
+        "following the state (Ctrl+C to stop)",
+        err=True,
+    )
+    if workers > 1:
+        uvicorn.run("mlctl.serving.app:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+    else:
+        from mlctl.serving.app import app_from_env
+
+        uvicorn.run(app_from_env(), **options)  # type: ignore[arg-type]
+
+
+@click.command("serve")
+@click.argument("model")
+@click.option("-e", "--env", "env", required=True, metavar="ENV", help="Environment (environments/ENV).")
+@click.option(
+    "--stage",
+    type=click.Choice(["production", "staging"]),
+    default="production",
+    show_default=True,
+    help="Stage to serve (followed live).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to bind.")
+@click.option(
+    "--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Worker processes."
+)
+@click.option("--no-prediction-log", is_flag=True, help="Do not write the prediction log.")
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(1024),
+    default=4 << 20,
+    show_default=True,
+    help="Largest request body accepted (413 above).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+)
+@click.pass_context
+def command(
+    ctx: click.Context,
+    model: str,
+    env: str,
+    stage: str,
+    host: str,
+    port: int,
+    workers: int,
+    no_prediction_log: bool,
+    max_body_bytes: int,
+    log_level: str,
+) -> None:
+    """Serve MODEL's STAGE version over HTTP; swaps versions live as the state moves.
+
+    Set MLCTL_SERVE_TOKEN to require `Authorization: Bearer <token>`.
+    """
+    repo = Path((ctx.obj or {}).get("repo", ".")).resolve()
+    run(
+        repo,
+        env,
+        model,
+        stage=stage,
+        host=host,
+        port=port,
+        workers=workers,
+        log_predictions=not no_prediction_log,
+        max_body_bytes=max_body_bytes,
+        log_level=log_level,
+    )

@@ -1,0 +1,447 @@
+"""A compiled prediction path for the pipelines :func:`mlctl.ml.train.build_pipeline` fits.
+
+Why: a single-row ``Pipeline.predict_proba(pd.DataFrame([row]))`` spends 10-25 ms in
+scikit-learn's per-call machinery (building a DataFrame, ColumnTransformer dispatch and
+output checks, ``check_array`` on every step, a joblib ``Parallel`` dispatch and one
+validated ``predict_proba`` call per tree), not in arithmetic. This module reads the fitted
+objects once and evaluates the same arithmetic on plain numpy arrays:
+
+* preprocessing: cast, impute (the imputer's fitted ``statistics_``), standardize
+  (``(x - mean_) / scale_``) and one-hot encode (``categories_``, unknown -> all zeros);
+* tree ensembles (random forest, extra trees, a single decision tree): every tree's nodes are
+  packed into flat arrays and all trees are walked at once, level by level, on the float32
+  cast of the row (as scikit-learn compares), with NaN routed by ``missing_go_to_left``;
+  per-tree leaf probabilities are accumulated in tree order (``cumsum``, so the float
+  additions happen in exactly scikit-learn's order) and divided by the number of trees;
+* any other allow-listed estimator gets the preprocessed float64 matrix directly (skipping
+  ColumnTransformer and the DataFrame) under ``assume_finite``.
+
+Exactness is not assumed: :meth:`Predictor.verify` compares the compiled path with the
+fitted pipeline on sample rows (bitwise equal probabilities and equal predictions) and the
+loader serves through the pipeline itself when anything differs or the pipeline has a shape
+this module does not know.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CompileError", "FastPredictor", "PipelinePredictor", "Predictor", "compile_pipeline"]
+
+
+class CompileError(Exception):
+    """The pipeline has a shape the fast path does not cover (use the pipeline itself)."""
+
+
+@dataclass
+class Prediction:
+    """Raw output of a model call for n rows.
+
+    ``index``: predicted class indices (classifiers) or None; ``value``: regression outputs
+    or None; ``proba``: (n, k) class probabilities or None.
+    """
+
+    index: np.ndarray | None
+    value: np.ndarray | None
+    proba: np.ndarray | None
+
+
+class Predictor:
+    """Rows (sequences of raw values in ``features`` order) in, :class:`Prediction` out."""
+
+    features: list[str]
+    kind: str = "pipeline"
+
+    def predict(self, rows: Sequence[Sequence[Any]]) -> Prediction:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _is_classifier(estimator: Any) -> bool:
+    return hasattr(estimator, "classes_") and hasattr(estimator, "predict_proba")
+
+
+class PipelinePredictor(Predictor):
+    """The fitted pipeline, called the documented way (a DataFrame of raw values)."""
+
+    kind = "pipeline"
+
+    def __init__(self, pipeline: Any, features: list[str]) -> None:
+        self.pipeline = pipeline
+        self.features = features
+        self.classifier = (
+            _is_classifier(pipeline.steps[-1][1]) if hasattr(pipeline, "steps") else _is_classifier(pipeline)
+        )
+
+    def frame(self, rows: Sequence[Sequence[Any]]) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame([list(r) for r in rows], columns=self.features)
+
+    def predict(self, rows: Sequence[Sequence[Any]]) -> Prediction:
+        X = self.frame(rows)
+        if self.classifier:
+            proba = np.asarray(self.pipeline.predict_proba(X), dtype="float64")
+            index = np.asarray(self.pipeline.predict(X))
+            return Prediction(index=index.astype("int64"), value=None, proba=proba)
+        value = np.asarray(self.pipeline.predict(X), dtype="float64")
+        return Prediction(index=None, value=value, proba=None)
+
+
+# -- preprocessing ---------------------------------------------------------------------------
+
+
+def _num(value: Any) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, np.generic):
+        return float(value.item())
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return math.nan
+
+
+def _flag(value: Any) -> float:
+    from mlctl.ml.data import to_bool
+
+    if value is None:
+        return math.nan
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    flag = to_bool(value)
+    return math.nan if flag is None else float(flag)
+
+
+@dataclass
+class _Group:
+    """One ColumnTransformer branch, compiled: positions of its inputs and the arithmetic."""
+
+    kind: str  # numeric | bool | datetime | categorical
+    positions: list[int]
+    fill: np.ndarray | list[Any]
+    mean: np.ndarray | None = None
+    scale: np.ndarray | None = None
+    categories: list[dict[Any, int]] | None = None
+    widths: list[int] | None = None
+    width: int = 0
+
+
+def _unwrap_cast(step: Any) -> Callable[..., Any]:
+    from sklearn.preprocessing import FunctionTransformer
+
+    if not isinstance(step, FunctionTransformer) or step.inverse_func is not None or step.kw_args:
+        raise CompileError("unexpected cast step")
+    return step.func
+
+
+def _compile_group(name: str, transformer: Any, columns: list[str], features: list[str]) -> _Group:
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from mlctl.ml import train as T
+
+    if not isinstance(transformer, Pipeline):
+        raise CompileError(f"branch {name} is not a Pipeline")
+    steps = dict(transformer.steps)
+    names = [n for n, _ in transformer.steps]
+    func = _unwrap_cast(steps.get("cast"))
+    kinds = {
+        T.to_numeric_frame: "numeric",
+        T.to_bool_frame: "bool",
+        T.to_epoch_frame: "datetime",
+        T.to_text_frame: "categorical",
+    }
+    kind = kinds.get(func)
+    if kind is None:
+        raise CompileError(f"branch {name}: unknown cast {func!r}")
+    imputer = steps.get("impute")
+    if not isinstance(imputer, SimpleImputer) or imputer.add_indicator:
+        raise CompileError(f"branch {name}: unexpected imputer")
+    positions = [features.index(c) for c in columns]
+    if kind == "categorical":
+        if names != ["cast", "impute", "onehot"]:
+            raise CompileError(f"branch {name}: unexpected steps {names}")
+        encoder = steps["onehot"]
+        if (
+            not isinstance(encoder, OneHotEncoder)
+            or encoder.drop is not None
+            or encoder.handle_unknown != "ignore"
+            or getattr(encoder, "_infrequent_enabled", False)
+            or (not imputer.keep_empty_features and any(T._is_null(v) for v in imputer.statistics_))
+        ):
+            raise CompileError(f"branch {name}: unexpected encoder")
+        categories = []
+        widths = []
+        for cats in encoder.categories_:
+            table: dict[Any, int] = {}
+            for i, c in enumerate(cats.tolist()):
+                if not isinstance(c, str):
+                    raise CompileError(f"branch {name}: non-text category {c!r}")
+                table[c] = i
+            categories.append(table)
+            widths.append(len(cats))
+        return _Group(
+            kind,
+            positions,
+            list(imputer.statistics_),
+            categories=categories,
+            widths=widths,
+            width=sum(widths),
+        )
+    if names not in (["cast", "impute"], ["cast", "impute", "scale"]):
+        raise CompileError(f"branch {name}: unexpected steps {names}")
+    if not imputer.keep_empty_features:
+        raise CompileError(f"branch {name}: imputer drops empty features")
+    fill = np.asarray(imputer.statistics_, dtype="float64")
+    group = _Group(kind, positions, fill, width=len(columns))
+    if "scale" in steps:
+        scaler = steps["scale"]
+        if not isinstance(scaler, StandardScaler):
+            raise CompileError(f"branch {name}: unexpected scaler")
+        group.mean = np.asarray(scaler.mean_, dtype="float64") if scaler.with_mean else None
+        group.scale = np.asarray(scaler.scale_, dtype="float64") if scaler.with_std else None
+    return group
+
+
+class _Preprocessor:
+    """The ColumnTransformer's arithmetic on a list of raw rows -> float64 (n, width)."""
+
+    def __init__(self, preprocess: Any, features: list[str]) -> None:
+        from sklearn.compose import ColumnTransformer
+
+        if not isinstance(preprocess, ColumnTransformer) or preprocess.sparse_output_:
+            raise CompileError("preprocess step is not a dense ColumnTransformer")
+        self.groups: list[_Group] = []
+        for name, transformer, columns in preprocess.transformers_:
+            if name == "remainder" and transformer == "drop":
+                continue
+            if transformer == "drop" or transformer == "passthrough":
+                raise CompileError(f"branch {name} is {transformer}")
+            self.groups.append(_compile_group(name, transformer, list(columns), features))
+        self.width = sum(g.width for g in self.groups)
+        expected = getattr(preprocess, "n_features_out_", None)
+        if expected is None:
+            expected = len(preprocess.get_feature_names_out())
+        if self.width != expected:
+            raise CompileError("compiled width differs from the ColumnTransformer's output")
+
+    def transform(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
+        n = len(rows)
+        out = np.empty((n, self.width), dtype="float64")
+        offset = 0
+        for g in self.groups:
+            if g.kind == "categorical":
+                self._onehot(g, rows, out, offset)
+                offset += g.width
+                continue
+            if g.kind == "numeric":
+                block = np.array([[_num(r[p]) for p in g.positions] for r in rows], dtype="float64")
+            elif g.kind == "bool":
+                block = np.array([[_flag(r[p]) for p in g.positions] for r in rows], dtype="float64")
+            else:
+                from mlctl.ml.train import to_epoch_frame
+
+                raw = np.empty((n, len(g.positions)), dtype=object)
+                for i, r in enumerate(rows):
+                    for j, p in enumerate(g.positions):
+                        raw[i, j] = r[p]
+                block = to_epoch_frame(raw)
+            block = block.reshape(n, len(g.positions))
+            missing = np.isnan(block)
+            if missing.any():
+                block = np.where(missing, np.asarray(g.fill)[None, :], block)
+            if g.mean is not None:
+                block = block - g.mean
+            if g.scale is not None:
+                block = block / g.scale
+            out[:, offset : offset + g.width] = block
+            offset += g.width
+        return out
+
+    @staticmethod
+    def _onehot(g: _Group, rows: Sequence[Sequence[Any]], out: np.ndarray, offset: int) -> None:
+        from mlctl.ml.train import _is_null, _text
+
+        assert g.categories is not None and g.widths is not None
+        out[:, offset : offset + g.width] = 0.0
+        for i, r in enumerate(rows):
+            start = offset
+            for j, p in enumerate(g.positions):
+                value = r[p]
+                text = g.fill[j] if _is_null(value) else _text(value)
+                hit = g.categories[j].get(text) if isinstance(text, str) else None
+                if hit is not None:
+                    out[i, start + hit] = 1.0
+                start += g.widths[j]
+
+
+# -- tree ensembles --------------------------------------------------------------------------
+
+
+class _Forest:
+    """All trees of a forest in flat arrays, walked together."""
+
+    def __init__(self, trees: list[Any], classifier: bool, n_classes: int) -> None:
+        lefts, rights, feats, thrs, mleft, leaves = [], [], [], [], [], []
+        offset = 0
+        roots = []
+        depth = 0
+        for tree in trees:
+            t = tree.tree_
+            if t.n_outputs != 1:
+                raise CompileError("multi-output trees")
+            n = t.node_count
+            left = t.children_left.astype("int64")
+            right = t.children_right.astype("int64")
+            is_leaf = left == -1
+            own = np.arange(n, dtype="int64")
+            lefts.append(np.where(is_leaf, own, left) + offset)
+            rights.append(np.where(is_leaf, own, right) + offset)
+            feats.append(np.where(is_leaf, 0, t.feature).astype("int64"))
+            thrs.append(np.where(is_leaf, np.inf, t.threshold).astype("float64"))
+            missing = getattr(t, "missing_go_to_left", None)
+            mleft.append(np.ones(n, dtype=bool) if missing is None else np.asarray(missing, dtype=bool))
+            if classifier:
+                value = t.value[:, 0, :n_classes]
+                normalizer = value.sum(axis=1)[:, np.newaxis]
+                normalizer[normalizer == 0.0] = 1.0
+                leaves.append(value / normalizer)
+            else:
+                leaves.append(t.value[:, 0, :1])
+            roots.append(offset)
+            offset += n
+            depth = max(depth, int(t.max_depth))
+        self.left = np.concatenate(lefts)
+        self.right = np.concatenate(rights)
+        self.feature = np.concatenate(feats)
+        self.threshold = np.concatenate(thrs)
+        self.missing_left = np.concatenate(mleft)
+        self.leaf_value = np.concatenate(leaves)
+        self.roots = np.asarray(roots, dtype="int64")
+        self.depth = depth
+        self.n_trees = len(trees)
+
+    def leaves(self, X32: np.ndarray) -> np.ndarray:
+        """(n, n_trees) global leaf indices for float32 rows ``X32``."""
+        n = X32.shape[0]
+        nodes = np.broadcast_to(self.roots, (n, self.n_trees)).copy()
+        rows = np.arange(n)[:, None]
+        X = X32.astype("float64")
+        has_nan = bool(np.isnan(X).any())
+        for _ in range(self.depth):
+            x = X[rows, self.feature[nodes]]
+            go_left = x <= self.threshold[nodes]
+            if has_nan:
+                go_left = np.where(np.isnan(x), self.missing_left[nodes], go_left)
+            nodes = np.where(go_left, self.left[nodes], self.right[nodes])
+        return nodes
+
+    def accumulate(self, X32: np.ndarray) -> np.ndarray:
+        """Sum of the trees' leaf values in tree order, divided by the number of trees."""
+        leaf = self.leaves(X32)  # (n, T)
+        values = self.leaf_value[leaf]  # (n, T, k)
+        total = np.cumsum(values, axis=1)[:, -1, :]  # sequential adds, scikit-learn's order
+        return total / self.n_trees
+
+
+class FastPredictor(Predictor):
+    """Compiled preprocessing + (compiled trees | the estimator on a float64 matrix)."""
+
+    def __init__(self, pipeline: Any, features: list[str]) -> None:
+        from sklearn.ensemble import (
+            ExtraTreesClassifier,
+            ExtraTreesRegressor,
+            RandomForestClassifier,
+            RandomForestRegressor,
+        )
+        from sklearn.pipeline import Pipeline
+        from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+        if not isinstance(pipeline, Pipeline) or [n for n, _ in pipeline.steps] != ["preprocess", "model"]:
+            raise CompileError("not a preprocess+model pipeline")
+        self.features = list(features)
+        names_in = getattr(pipeline, "feature_names_in_", None)
+        if names_in is not None and list(names_in) != self.features:
+            raise CompileError("signature inputs differ from the pipeline's columns")
+        self.pre = _Preprocessor(pipeline.named_steps["preprocess"], self.features)
+        model = pipeline.named_steps["model"]
+        self.model = model
+        self.classifier = _is_classifier(model)
+        self.forest: _Forest | None = None
+        forests = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier, ExtraTreesRegressor)
+        if self.classifier and getattr(model, "n_outputs_", 1) != 1:
+            raise CompileError("multi-output classifier")
+        if isinstance(model, forests):
+            self.n_classes = int(model.n_classes_) if self.classifier else 0
+            self.forest = _Forest(list(model.estimators_), self.classifier, self.n_classes)
+            self.kind = "compiled-forest"
+        elif isinstance(model, (DecisionTreeClassifier, DecisionTreeRegressor)):
+            self.n_classes = int(model.n_classes_) if self.classifier else 0
+            self.forest = _Forest([model], self.classifier, self.n_classes)
+            self.kind = "compiled-tree"
+        else:
+            self.kind = "compiled-preprocess"
+        if self.classifier:
+            classes = np.asarray(model.classes_)
+            self.classes = classes
+
+    def transform(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
+        return self.pre.transform(rows)
+
+    def predict(self, rows: Sequence[Sequence[Any]]) -> Prediction:
+        X = self.pre.transform(rows)
+        if self.forest is not None:
+            X32 = X.astype(np.float32)
+            out = self.forest.accumulate(X32)
+            if self.classifier:
+                index = self.classes.take(np.argmax(out, axis=1))
+                return Prediction(index=np.asarray(index).astype("int64"), value=None, proba=out)
+            return Prediction(index=None, value=out[:, 0], proba=None)
+        import sklearn
+
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            if self.classifier:
+                proba = np.asarray(self.model.predict_proba(X), dtype="float64")
+                index = np.asarray(self.model.predict(X)).astype("int64")
+                return Prediction(index=index, value=None, proba=proba)
+            return Prediction(
+                index=None, value=np.asarray(self.model.predict(X), dtype="float64").reshape(-1), proba=None
+            )
+
+
+def compile_pipeline(pipeline: Any, features: list[str]) -> FastPredictor:
+    """The compiled predictor of ``pipeline``; :class:`CompileError` when not covered."""
+    try:
+        return FastPredictor(pipeline, features)
+    except CompileError:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as error:
+        raise CompileError(f"{type(error).__name__}: {error}") from None
+
+
+def same_predictions(a: Prediction, b: Prediction) -> str | None:
+    """None when ``a`` and ``b`` are identical, else what differs."""
+    if (a.proba is None) != (b.proba is None) or (a.value is None) != (b.value is None):
+        return "different output kinds"
+    if (
+        a.proba is not None
+        and b.proba is not None
+        and (a.proba.shape != b.proba.shape or not np.array_equal(a.proba, b.proba))
+    ):
+        worst = float(np.max(np.abs(a.proba - b.proba))) if a.proba.shape == b.proba.shape else math.inf
+        return f"probabilities differ (max abs difference {worst:.3g})"
+    if a.index is not None and b.index is not None and not np.array_equal(a.index, b.index):
+        return "predicted classes differ"
+    if a.value is not None and b.value is not None and not np.array_equal(a.value, b.value):
+        return "predicted values differ"
+    return None

@@ -1,0 +1,467 @@
+"""Loading a model version for serving, and following the state as stages move.
+
+Contract:
+
+* :func:`load_version` loads a version only after its bytes match the sha256 recorded in
+  state: it fetches through the environment's artifact store (which verifies), reads the
+  bytes once, hashes *those* bytes again and unpickles them from memory, so a file swapped
+  between check and load is never executed.
+* A loaded version carries its signature (``signature.json`` of its training run, or one
+  derived from the pipeline and the spec when the run files are gone), a
+  :class:`~mlctl.serving.fastpath.Predictor` (the compiled fast path when it reproduces the
+  pipeline exactly on sample rows, otherwise the pipeline itself) and its registry record.
+* :class:`StateFollower` owns "what is served now". A daemon thread polls the state
+  (``stat`` of a local state file every ``poll_interval``; other backends are read every
+  ``remote_interval``), and when the served stage's version changes, loads and verifies the
+  new version on that thread and then replaces :attr:`StateFollower.current` with one
+  assignment. A request reads ``current`` once and uses that object to the end, so requests
+  in flight finish on the version they started with. A version that fails to load (missing,
+  tampered, unreadable) is not served: the previous one stays and ``last_error`` says why.
+  Recently served versions stay in memory (by sha256), so a rollback swaps without loading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mlctl.errors import MlctlError
+from mlctl.serving.fastpath import (
+    CompileError,
+    PipelinePredictor,
+    Predictor,
+    compile_pipeline,
+    same_predictions,
+)
+from mlctl.spec.loader import EnvSpec
+from mlctl.state.document import ModelVersion, State
+
+log = logging.getLogger("mlctl.serving")
+
+__all__ = ["LoadedModel", "StateFollower", "load_version", "signature_for"]
+
+
+@dataclass
+class LoadedModel:
+    """One verified, loaded model version, ready to predict."""
+
+    name: str
+    version: int
+    stage: str
+    record: ModelVersion
+    signature: dict[str, Any]
+    predictor: Predictor
+    pipeline: Any
+    risk_levels: dict[str, float]
+    loaded_at: str
+    load_seconds: float
+    fast_path_note: str | None = None
+    sha256: str = ""
+
+    @property
+    def features(self) -> list[str]:
+        return [i["name"] for i in self.signature["inputs"]]
+
+    @property
+    def input_types(self) -> dict[str, str]:
+        return {i["name"]: i["type"] for i in self.signature["inputs"]}
+
+    @property
+    def entity_keys(self) -> list[str]:
+        return list(self.signature.get("entity_keys") or [])
+
+    @property
+    def classes(self) -> list[Any]:
+        return list(self.signature.get("classes") or [])
+
+    @property
+    def task(self) -> str:
+        return str(self.signature.get("task") or "classification")
+
+    def risk_level(self, probability: float | None) -> str | None:
+        """The highest-threshold level whose threshold ``probability`` reaches; else "low"."""
+        if probability is None or not self.risk_levels:
+            return None
+        for level, threshold in sorted(self.risk_levels.items(), key=lambda kv: -kv[1]):
+            if probability >= threshold:
+                return level
+        return "low"
+
+
+def _runs_root(spec: EnvSpec) -> Path:
+    from mlctl.providers import local_root
+
+    return spec.repo / local_root(spec) / "runs" / spec.name
+
+
+def signature_for(spec: EnvSpec, model: str, record: ModelVersion, pipeline: Any) -> dict[str, Any]:
+    """The version's stored signature, or one rebuilt from the pipeline and the spec."""
+    if record.run_id:
+        path = _runs_root(spec) / record.run_id / "artifacts" / "signature.json"
+        try:
+            signature = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(signature, dict) and isinstance(signature.get("inputs"), list):
+                return signature
+        except (OSError, ValueError):
+            pass
+    # Rebuild: the pipeline knows its columns; the spec (or the training record) their types.
+    names = [str(c) for c in getattr(pipeline, "feature_names_in_", [])]
+    env = spec.config
+    training = record.training or {}
+    refs = list(training.get("features") or [])
+    types: dict[str, tuple[str, str]] = {}
+    keys: list[str] = []
+    for ref in refs:
+        view_name, _, feature = str(ref).partition(":")
+        view = env.feature_views.get(view_name)
+        if view is None or feature not in view.features:
+            continue
+        types[feature] = (view.features[feature], str(ref))
+        for entity in view.entities:
+            key = env.entities[entity].join_key if entity in env.entities else None
+            if key and key not in keys:
+                keys.append(key)
+    inputs = []
+    for i, name in enumerate(names):
+        ref_type, ref = types.get(name, ("float", refs[i] if i < len(refs) else name))
+        inputs.append({"name": name, "type": ref_type, "feature": ref})
+    estimator = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+    n_classes = len(getattr(estimator, "classes_", []))
+    return {
+        "inputs": inputs,
+        "entity_keys": keys,
+        "target": training.get("target"),
+        "task": "classification" if n_classes else "regression",
+        "classes": list(range(n_classes)),
+        "estimator": training.get("estimator"),
+    }
+
+
+def _sample_rows(
+    spec: EnvSpec, record: ModelVersion, features: list[str], limit: int = 400
+) -> list[list[Any]]:
+    """Rows to check the fast path against: the run's reference sample, with some holes."""
+    rows: list[list[Any]] = []
+    if record.run_id:
+        path = _runs_root(spec) / record.run_id / "artifacts" / "reference_sample.parquet"
+        if path.is_file():
+            try:
+                import pandas as pd
+
+                frame = pd.read_parquet(path)
+                if all(f in frame.columns for f in features):
+                    frame = frame[features].head(limit)
+                    rows = [
+                        [None if _missing(v) else (v.item() if hasattr(v, "item") else v) for v in row]
+                        for row in frame.astype(object).itertuples(index=False, name=None)
+                    ]
+            except Exception as error:
+                log.debug("no reference sample: %s", error)
+    if not rows:
+        rows = [[0] * len(features), [1] * len(features)]
+    holes = [list(r) for r in rows[: min(len(rows), 20)]]
+    for i, row in enumerate(holes):
+        row[i % len(features)] = None
+    rows.extend(holes)
+    rows.append([None] * len(features))
+    return rows
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return value is None or value != value  # NaN / NaT
+    except (TypeError, ValueError):
+        return False
+
+
+def choose_predictor(
+    pipeline: Any, features: list[str], rows: list[list[Any]]
+) -> tuple[Predictor, str | None]:
+    """The compiled predictor if it reproduces ``pipeline`` exactly on ``rows``, else the pipeline."""
+    slow = PipelinePredictor(pipeline, features)
+    try:
+        fast = compile_pipeline(pipeline, features)
+    except CompileError as error:
+        return slow, f"fast path unavailable: {error}"
+    try:
+        difference = same_predictions(fast.predict(rows), slow.predict(rows))
+    except Exception as error:
+        difference = f"{type(error).__name__}: {error}"
+    if difference is not None:
+        return slow, f"fast path disabled: {difference} on sample rows"
+    return fast, None
+
+
+def load_version(
+    spec: EnvSpec, model: str, record: ModelVersion, stage: str, *, verify_fast_path: bool = True
+) -> LoadedModel:
+    """Fetch, sha256-verify, unpickle and prepare one version (see the module contract)."""
+    import joblib
+
+    from mlctl.providers import artifact_store
+
+    started = time.perf_counter()
+    artifact = record.artifact
+    if artifact is None:
+        raise MlctlError(f"{model} v{record.version} has no artifact")
+    path = artifact_store(spec).fetch(artifact)
+    data = Path(path).read_bytes()
+    if hashlib.sha256(data).hexdigest() != artifact.sha256:
+        raise MlctlError(f"artifact {artifact.uri} changed while loading; its sha256 does not match state")
+    try:
+        pipeline = joblib.load(io.BytesIO(data))
+    except Exception as error:
+        raise MlctlError(f"cannot load {artifact.uri}: {type(error).__name__}: {error}") from None
+    _single_threaded(pipeline)
+    signature = signature_for(spec, model, record, pipeline)
+    features = [i["name"] for i in signature["inputs"]]
+    note: str | None = None
+    if verify_fast_path:
+        predictor, note = choose_predictor(pipeline, features, _sample_rows(spec, record, features))
+    else:
+        predictor = PipelinePredictor(pipeline, features)
+    if note:
+        log.warning("%s v%s: %s", model, record.version, note)
+    model_spec = spec.config.models.get(model)
+    risk = dict(model_spec.serving.risk_levels) if model_spec is not None else {}
+    return LoadedModel(
+        name=model,
+        version=record.version,
+        stage=stage,
+        record=record,
+        signature=signature,
+        predictor=predictor,
+        pipeline=pipeline,
+        risk_levels={k: float(v) for k, v in risk.items()},
+        loaded_at=datetime.now(UTC).isoformat(),
+        load_seconds=time.perf_counter() - started,
+        fast_path_note=note,
+        sha256=artifact.sha256,
+    )
+
+
+def _single_threaded(pipeline: Any) -> None:
+    """Per-request prediction on one thread: joblib's dispatch costs more than it saves."""
+    estimator = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+    if "n_jobs" in getattr(estimator, "get_params", dict)():
+        with contextlib.suppress(ValueError, TypeError):
+            estimator.set_params(n_jobs=1)
+
+
+# -- following the state ----------------------------------------------------------------------
+
+
+@dataclass
+class _Seen:
+    key: tuple[Any, ...] | None = None
+    serial: int | None = None
+
+
+@dataclass
+class Status:
+    """What the follower last saw and did (for /ready, /model and the heartbeat)."""
+
+    state_serial: int | None = None
+    wanted_version: int | None = None
+    last_check: float = 0.0
+    last_error: str | None = None
+    swaps: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class StateFollower:
+    """Serves the version ``stage`` of ``model`` holds in ``env``'s state, and follows it."""
+
+    def __init__(
+        self,
+        repo: Path,
+        env: str,
+        model: str,
+        stage: str = "production",
+        *,
+        poll_interval: float = 0.2,
+        remote_interval: float = 5.0,
+        cache_size: int = 3,
+        on_swap: Callable[[LoadedModel | None, LoadedModel | None], None] | None = None,
+    ) -> None:
+        from mlctl.engine.workspace import open_workspace
+
+        self.repo = Path(repo).resolve()
+        self.env = env
+        self.model = model
+        self.stage = stage
+        self.poll_interval = poll_interval
+        self.remote_interval = remote_interval
+        self.cache_size = cache_size
+        self.on_swap = on_swap
+        self.workspace = open_workspace(self.repo, env)
+        if model not in self.workspace.spec.config.models:
+            from mlctl.spec.validate import did_you_mean
+
+            hint = did_you_mean(model, list(self.workspace.spec.config.models))
+            raise MlctlError(
+                f"model '{model}' is not defined in environment '{env}'" + (f" ({hint})" if hint else "")
+            )
+        if stage not in ("staging", "production"):
+            raise MlctlError(f"stage must be staging or production, not '{stage}'")
+        self.current: LoadedModel | None = None
+        self.status = Status()
+        self._cache: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._seen = _Seen()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._refresh_lock = threading.Lock()
+
+    @property
+    def spec(self) -> EnvSpec:
+        return self.workspace.spec
+
+    def _state_key(self) -> tuple[Any, ...] | None:
+        path = getattr(self.workspace.backend, "path", None)
+        if path is None:
+            return None
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return ("absent",)
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def refresh(self, force: bool = False) -> bool:
+        """Look at the state once; load and swap if the stage moved. True when swapped."""
+        with self._refresh_lock:
+            self.status.last_check = time.time()
+            key = self._state_key()
+            if not force and key is not None and key == self._seen.key:
+                return False
+            try:
+                state = self.workspace.backend.read()
+            except MlctlError as error:
+                self.status.last_error = str(error)
+                return False
+            self._seen.key = key
+            return self._follow(state)
+
+    def _follow(self, state: State | None) -> bool:
+        serial = state.serial if state is not None else None
+        self.status.state_serial = serial
+        registry = state.models.get(self.model) if state is not None else None
+        number = registry.stages.get(self.stage) if registry is not None else None
+        self.status.wanted_version = number
+        current = self.current
+        record = registry.get(number) if registry is not None and number is not None else None
+        if number is None or record is None:
+            if current is not None:
+                self._swap(None, "stage is empty")
+                return True
+            self.status.last_error = None
+            return False
+        if (
+            current is not None
+            and current.version == number
+            and record.artifact is not None
+            and current.sha256 == record.artifact.sha256
+        ):
+            self.status.last_error = None
+            return False
+        self._reload_spec()
+        try:
+            loaded = self._load(record)
+        except MlctlError as error:
+            self.status.last_error = f"cannot serve v{number}: {error}"
+            log.error("%s", self.status.last_error)
+            return False
+        self._swap(loaded, f"{self.stage} moved to v{number}")
+        self.status.last_error = None
+        return True
+
+    def _reload_spec(self) -> None:
+        from mlctl.spec.loader import load_environment
+
+        try:
+            self.workspace.spec = load_environment(self.repo, self.env)
+        except MlctlError as error:  # a half-edited YAML: keep serving with the last good one
+            log.warning("keeping the previous desired state: %s", str(error).splitlines()[0])
+
+    def _load(self, record: ModelVersion) -> LoadedModel:
+        sha = record.artifact.sha256 if record.artifact else ""
+        cached = self._cache.get(sha)
+        if cached is not None and cached.version == record.version:
+            # Cached bytes were verified when loaded; the stored file must still be intact.
+            from mlctl.providers import artifact_store
+
+            assert record.artifact is not None
+            health = artifact_store(self.spec).health(record.artifact)
+            if health != "ok":
+                raise MlctlError(f"artifact {record.artifact.uri} is {health}")
+            self._cache.move_to_end(sha)
+            cached.record = record
+            return cached
+        loaded = load_version(self.spec, self.model, record, self.stage)
+        self._cache[sha] = loaded
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return loaded
+
+    def _swap(self, new: LoadedModel | None, reason: str) -> None:
+        old = self.current
+        self.current = new  # one reference assignment: requests see old or new, never a mix
+        self.status.swaps += 1
+        self.status.history.append(
+            {
+                "at": datetime.now(UTC).isoformat(),
+                "from": old.version if old else None,
+                "to": new.version if new else None,
+                "reason": reason,
+            }
+        )
+        del self.status.history[:-20]
+        log.info(
+            "%s %s: v%s -> v%s (%s)",
+            self.model,
+            self.stage,
+            old.version if old else None,
+            new.version if new else None,
+            reason,
+        )
+        if self.on_swap is not None:
+            try:
+                self.on_swap(old, new)
+            except Exception:
+                log.exception("swap observer failed")
+
+    # -- the polling thread ----------------------------------------------------------------
+
+    def start(self) -> StateFollower:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="mlctl-follow-state", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _run(self) -> None:
+        remote = getattr(self.workspace.backend, "path", None) is None
+        interval = self.remote_interval if remote else self.poll_interval
+        while not self._stop.wait(interval):
+            try:
+                self.refresh(force=remote)
+            except Exception as error:
+                self.status.last_error = f"{type(error).__name__}: {error}"
+                log.exception("state refresh failed")

@@ -1,0 +1,252 @@
+"""The serving app in-process (TestClient): API, validation, auth, limits, metrics, log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mlctl.serving.app import create_app
+from mlctl.serving.predlog import prediction_log_dir, read_predictions
+from mlctl.state.document import State
+from test_serving_helpers import ROW
+
+
+@pytest.fixture
+def client(applied: Path):
+    app = create_app(applied, "dev", "churn-predictor", token=None, flush_interval=0.05)
+    with TestClient(app) as c:
+        yield c
+
+
+def test_predict_happy_path(client: TestClient, applied: Path) -> None:
+    r = client.post("/predict", json=ROW)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["customer_id"] == "C000001"
+    assert body["prediction"] in ("Yes", "No")
+    assert 0.0 <= body["probability"] <= 1.0
+    assert body["model"] == "churn-predictor" and body["version"] == 1
+    expected = "high" if body["probability"] >= 0.7 else "medium" if body["probability"] >= 0.4 else "low"
+    assert body["risk_level"] == expected
+    assert (body["prediction"] == "Yes") == (body["probability"] >= 0.5)
+
+
+def test_prediction_equals_the_pipeline(client: TestClient, applied: Path) -> None:
+    import joblib
+    import pandas as pd
+
+    state = State.from_json((applied / "state" / "dev.json").read_text())
+    artifact = state.models["churn-predictor"].get(1).artifact  # type: ignore[union-attr]
+    pipeline = joblib.load(applied / artifact.uri)
+    rows = [
+        dict(ROW, total_orders_30d=i, avg_order_value=10.0 * i, days_since_last_order=5 * i)
+        for i in range(30)
+    ]
+    r = client.post("/predict/batch", json=rows)
+    assert r.status_code == 200, r.text
+    frame = pd.DataFrame([{k: v for k, v in row.items() if k != "customer_id"} for row in rows])
+    proba = pipeline.predict_proba(frame)[:, -1]
+    got = [p["probability"] for p in r.json()["predictions"]]
+    assert got == [float(p) for p in proba]
+
+
+def test_integral_floats_are_integers(client: TestClient) -> None:
+    exact = client.post("/predict", json=ROW).json()
+    r = client.post("/predict", json=dict(ROW, total_orders_30d=3.0))
+    assert r.status_code == 200, r.text
+    assert r.json()["probability"] == exact["probability"]
+
+
+def test_batch_is_one_call_and_keeps_order(client: TestClient) -> None:
+    rows = [dict(ROW, customer_id=f"C{i}", days_since_last_order=i) for i in range(50)]
+    r = client.post("/predict/batch", json=rows)
+    assert r.status_code == 200
+    out = r.json()
+    assert [p["customer_id"] for p in out["predictions"]] == [f"C{i}" for i in range(50)]
+    assert out["version"] == 1
+    single = [client.post("/predict", json=row).json()["probability"] for row in rows[:5]]
+    assert single == [p["probability"] for p in out["predictions"][:5]]
+    assert client.post("/predict/batch", json=[]).json()["predictions"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "kind"),
+    [
+        (
+            {k: v for k, v in ROW.items() if k not in ("avg_order_value", "customer_id")},
+            "avg_order_value",
+            "missing",
+        ),
+        (dict(ROW, total_orders_30d="many"), "total_orders_30d", "int_type"),
+        (dict(ROW, total_orders_30d=2.5), "total_orders_30d", "int_type"),
+        (dict(ROW, avg_order_value="55"), "avg_order_value", "float_type"),
+        (dict(ROW, avg_order_value=1e300), "avg_order_value", "less_than_equal"),
+        (dict(ROW, login_frequency_7d=True), "login_frequency_7d", "int_type"),
+        (dict(ROW, customer_id=17), "customer_id", "string_type"),
+    ],
+)
+def test_invalid_input_is_422_naming_the_field(client: TestClient, body: dict, field: str, kind: str) -> None:
+    r = client.post("/predict", json=body)
+    assert r.status_code == 422, r.text
+    errors = r.json()["detail"]
+    assert any(e["loc"][-1] == field and e["type"] == kind for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    "raw", [b"{not json", b"[1, 2]", b"null", b"42", b'"text"', b"\xff\xfe", b'{"avg_order_value": NaN}']
+)
+def test_malformed_bodies_never_500(client: TestClient, raw: bytes) -> None:
+    r = client.post("/predict", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    r = client.post("/predict/batch", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+
+
+def test_batch_errors_name_row_and_field(client: TestClient) -> None:
+    r = client.post("/predict/batch", json=[ROW, dict(ROW, avg_order_value="x")])
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", 1, "avg_order_value"]
+
+
+def test_missing_features_without_entity_key_is_422(client: TestClient) -> None:
+    r = client.post("/predict", json={"total_orders_30d": 1})
+    assert r.status_code == 422, r.text
+    fields = {e["loc"][-1] for e in r.json()["detail"]}
+    assert {"avg_order_value", "days_since_last_order"} <= fields
+
+
+def test_entity_key_only_never_500(client: TestClient) -> None:
+    """Features come from the online store when one exists, else 422 says they are required."""
+    r = client.post("/predict", json={"customer_id": "C000001"})
+    assert r.status_code in (200, 422, 503), r.text
+    if r.status_code == 422:
+        assert "total_orders_30d" in r.text
+
+
+def test_health_ready_model(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready").json()
+    assert ready["ready"] is True and ready["version"] == 1 and ready["verified"] is True
+    info = client.get("/model").json()
+    assert info["name"] == "churn-predictor" and info["version"] == 1
+    assert info["metrics"]["auc"] > 0.5
+    assert info["signature"]["inputs"][0]["name"] == "total_orders_30d"
+    assert info["predictor"] == "compiled-forest" and info["predictor_note"] is None
+
+
+def test_metrics_content(client: TestClient) -> None:
+    client.post("/predict", json=ROW)
+    client.post("/predict", json={"total_orders_30d": "x"})
+    text = client.get("/metrics").text
+    assert 'mlctl_requests_total{route="/predict",status="200"} 1.0' in text
+    assert 'mlctl_requests_total{route="/predict",status="422"} 1.0' in text
+    assert 'mlctl_request_duration_seconds_bucket{le="0.01",route="/predict"}' in text
+    assert 'mlctl_predictions_total{model="churn-predictor"' in text
+    assert "mlctl_prediction_value_bucket" in text
+    assert 'mlctl_model_info{model="churn-predictor"' in text and 'version="1"' in text
+    assert "mlctl_model_ready 1.0" in text
+
+
+def test_openapi_describes_the_signature(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schema = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    features = {
+        "total_orders_30d",
+        "avg_order_value",
+        "days_since_last_order",
+        "support_tickets_90d",
+        "login_frequency_7d",
+    }
+    assert features | {"customer_id"} == set(schema["properties"])
+    assert schema["properties"]["total_orders_30d"]["anyOf"][0]["type"] == "integer" or (
+        schema["properties"]["total_orders_30d"]["type"] == "integer"
+    )
+    batch = spec["paths"]["/predict/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert batch["type"] == "array"
+
+
+def test_bearer_token(applied: Path) -> None:
+    app = create_app(applied, "dev", "churn-predictor", token="s3cret")
+    with TestClient(app) as c:
+        assert c.post("/predict", json=ROW).status_code == 401
+        assert c.post("/predict", json=ROW, headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert c.post("/predict", json=ROW, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert c.get("/model").status_code == 401
+        assert c.get("/health").status_code == 200 and c.get("/ready").status_code == 200
+
+
+def test_token_from_environment(applied: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLCTL_SERVE_TOKEN", "from-env")
+    with TestClient(create_app(applied, "dev", "churn-predictor")) as c:
+        assert c.post("/predict", json=ROW).status_code == 401
+        assert c.post("/predict", json=ROW, headers={"Authorization": "Bearer from-env"}).status_code == 200
+
+
+def test_body_size_limit(applied: Path) -> None:
+    with TestClient(create_app(applied, "dev", "churn-predictor", max_body_bytes=2048)) as c:
+        rows = [ROW] * 100
+        r = c.post("/predict/batch", json=rows)
+        assert r.status_code == 413
+        r = c.post(
+            "/predict/batch",
+            content=json.dumps(rows).encode(),
+            headers={"content-type": "application/json", "transfer-encoding": "chunked"},
+        )
+        assert r.status_code == 413
+        assert c.post("/predict", json=ROW).status_code == 200
+
+
+def test_prediction_log_contents(applied: Path) -> None:
+    app = create_app(applied, "dev", "churn-predictor", flush_interval=0.05)
+    with TestClient(app) as c:
+        first = c.post("/predict", json=ROW).json()
+        c.post("/predict/batch", json=[dict(ROW, customer_id="C2"), dict(ROW, customer_id="C3")])
+        c.post("/predict", json={"total_orders_30d": "bad"})
+    directory = prediction_log_dir(applied, ".mlctl", "dev", "churn-predictor")
+    files = list(directory.glob("date=*/part-*.jsonl"))
+    assert len(files) == 1
+    lines = [json.loads(line) for line in files[0].read_text().splitlines()]
+    assert len(lines) == 3
+    record = lines[0]
+    assert record["request_id"] == first["request_id"]
+    assert (
+        record["endpoint"] == "churn-api" and record["model"] == "churn-predictor" and record["version"] == 1
+    )
+    assert record["entity"] == {"customer_id": "C000001"}
+    assert record["inputs"] == {k: v for k, v in ROW.items() if k != "customer_id"}
+    assert record["prediction"] == first["prediction"] and record["probability"] == first["probability"]
+    assert record["status"] == 200 and record["latency_ms"] > 0
+    assert files[0].parent.name == f"date={record['ts'][:10]}"
+    frame = read_predictions(directory)
+    assert list(frame["customer_id"]) == ["C000001", "C2", "C3"]
+    assert str(frame["ts"].dt.tz) == "UTC"
+    assert {"avg_order_value", "request_id", "latency_ms", "probability"} <= set(frame.columns)
+
+
+def test_no_production_version_is_503_not_500(repo: Path) -> None:
+    with TestClient(create_app(repo, "dev", "churn-predictor")) as c:
+        assert c.get("/ready").status_code == 503
+        r = c.post("/predict", json=ROW)
+        assert r.status_code == 503 and "no production version" in r.json()["detail"]
+        assert c.get("/health").status_code == 200
+
+
+def test_tampered_artifact_is_never_loaded(applied: Path) -> None:
+    state = State.from_json((applied / "state" / "dev.json").read_text())
+    artifact = state.models["churn-predictor"].get(1).artifact  # type: ignore[union-attr]
+    path = applied / artifact.uri
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    with TestClient(create_app(applied, "dev", "churn-predictor")) as c:
+        ready = c.get("/ready")
+        assert ready.status_code == 503 and "tampered" in ready.json()["error"]
+        assert c.post("/predict", json=ROW).status_code == 503
+
+
+def test_unknown_model_is_a_user_error(applied: Path) -> None:
+    from mlctl.errors import MlctlError
+
+    with pytest.raises(MlctlError, match="did you mean 'churn-predictor'"):
+        create_app(applied, "dev", "churn-predicter")

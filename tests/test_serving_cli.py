@@ -1,0 +1,40 @@
+"""`mlctl serve` as a command: user errors are one line and exit 1; the module stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import invoke
+
+
+def test_unknown_model_is_one_line(applied: Path) -> None:
+    result = invoke(applied, "serve", "churn-predicter", "-e", "dev")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "did you mean 'churn-predictor'" in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_unknown_environment_is_one_line(applied: Path) -> None:
+    result = invoke(applied, "serve", "churn-predictor", "-e", "nowhere")
+    assert result.exit_code == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_help_lists_the_options(applied: Path) -> None:
+    result = invoke(applied, "serve", "--help")
+    assert result.exit_code == 0
+    for option in ("--stage", "--host", "--port", "--workers", "MLCTL_SERVE_TOKEN"):
+        assert option in result.stdout
+
+
+def test_command_module_imports_nothing_heavy() -> None:
+    code = (
+        "import sys, mlctl.cli.serve_cmd; "
+        "heavy = [m for m in ('fastapi', 'uvicorn', 'sklearn', 'pandas', 'numpy') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
