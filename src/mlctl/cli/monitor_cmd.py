@@ -1,0 +1,124 @@
+"""``mlctl monitor``: run the environment's monitors; list retraining triggers.
+
+Light at import: the monitoring code (pandas, scipy, matplotlib) loads when a command runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+def _repo(ctx: click.Context) -> Path:
+    obj = ctx.find_root().obj or {}
+    return Path(obj.get("repo", ".")).resolve()
+
+
+@click.group("monitor")
+def command() -> None:
+    """Drift, quality and serving monitors; retraining triggers."""
+
+
+@command.command("run")
+@click.option("-e", "--env", "env", required=True, metavar="ENV", help="Environment name.")
+@click.argument("monitors", nargs=-1)
+@click.option(
+    "--current",
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="Current data: a CSV/Parquet file (drift monitors), or a prediction log directory.",
+)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Write monitor-report.json, .md and .html into DIR.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 0: nothing fired, 1: error, 2: a monitor fired."
+)
+@click.pass_context
+def run(
+    ctx: click.Context,
+    env: str,
+    monitors: tuple[str, ...],
+    current: Path | None,
+    report_dir: Path | None,
+    as_json: bool,
+    detailed_exitcode: bool,
+) -> None:
+    """Evaluate the monitors of ENV (all, or the MONITORS named) and carry out their actions."""
+    from mlctl.engine.workspace import open_workspace
+    from mlctl.errors import MlctlError
+    from mlctl.gitops.git import current_actor, git_info
+    from mlctl.monitor import report
+    from mlctl.monitor.runner import run_monitors
+
+    ws = open_workspace(_repo(ctx), env)
+    if current is not None and not current.is_absolute():
+        current = Path.cwd() / current
+    result = run_monitors(
+        ws,
+        list(monitors),
+        actor=current_actor(ws.repo),
+        git=git_info(ws.repo),
+        current=current,
+    )
+    click.echo(report.render_json(result) if as_json else report.render_text(result))
+    if report_dir is not None:
+        paths = report.write_reports(result, report_dir)
+        click.echo("Reports: " + ", ".join(str(p) for p in paths), err=True)
+    if result.errors:
+        raise MlctlError("\n".join(result.errors))
+    if detailed_exitcode and result.fired:
+        sys.exit(2)
+
+
+@command.command("triggers")
+@click.option("-e", "--env", "env", required=True, metavar="ENV", help="Environment name.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def triggers(ctx: click.Context, env: str, as_json: bool) -> None:
+    """Retraining triggers recorded in state, with their status (pending, trained, cleared)."""
+    from mlctl.cli.output import echo_json
+    from mlctl.engine.workspace import open_workspace
+    from mlctl.plan.triggers import due_triggers, trigger_status
+
+    ws = open_workspace(_repo(ctx), env)
+    state = ws.backend.read()
+    rows = []
+    for model, registry in sorted((state.models if state else {}).items()):
+        for trigger in registry.triggers:
+            rows.append(
+                {
+                    "model": model,
+                    **trigger.model_dump(mode="json"),
+                    "status": trigger_status(trigger, registry),
+                }
+            )
+        spec_model = ws.spec.config.models.get(model)
+        if spec_model is not None:
+            for due in due_triggers(spec_model, registry):
+                if not due.stored:
+                    rows.append(
+                        {
+                            "model": model,
+                            "id": due.id,
+                            "kind": due.kind,
+                            "reason": due.reason,
+                            "status": "due",
+                        }
+                    )
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo(f"No retraining triggers in {env}.")
+        return
+    for row in rows:
+        version = f" -> v{row['trained_version']}" if row.get("trained_version") else ""
+        click.echo(f"{row['model']}  {row['status']:<8} {row['id']}{version}\n    {row['reason']}")

@@ -1,0 +1,139 @@
+"""Where a monitor's data comes from: the reference of the production version, the current
+data (a dataset, a file given with ``--current``, or the prediction log), and delayed labels.
+
+Contract: the reference of a version is what was saved with it at training time
+(``reference_sample.parquet``, ``reference_profile.json`` and ``signature.json`` in its run's
+artifacts); a model artifact is loaded only through the artifact store's ``fetch`` (sha256
+verified). Problems a user can fix raise :class:`~mlctl.errors.MlctlError`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlctl.errors import MlctlError
+from mlctl.providers import artifact_store, local_root
+from mlctl.providers.data import dataset_path
+from mlctl.spec.loader import EnvSpec
+from mlctl.spec.models import duration_seconds
+from mlctl.state.document import ModelVersion
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass
+class Reference:
+    """The production version's training-time reference."""
+
+    version: ModelVersion
+    sample: pd.DataFrame
+    profile: dict[str, Any]
+    signature: dict[str, Any]
+
+    @property
+    def inputs(self) -> list[dict[str, Any]]:
+        return list(self.signature.get("inputs", []))
+
+
+def run_artifacts(spec: EnvSpec, run_id: str) -> Path:
+    """The artifacts directory of training run ``run_id``."""
+    return spec.repo / local_root(spec) / "runs" / spec.name / run_id / "artifacts"
+
+
+def load_reference(spec: EnvSpec, model: str, version: ModelVersion) -> Reference:
+    """The reference saved with ``version`` at training time."""
+    import pandas as pd
+
+    if not version.run_id:
+        raise MlctlError(f"{model} v{version.version} has no training run, so no reference profile")
+    folder = run_artifacts(spec, version.run_id)
+    needed = ("reference_sample.parquet", "reference_profile.json", "signature.json")
+    missing = [name for name in needed if not (folder / name).is_file()]
+    if missing:
+        raise MlctlError(
+            f"{model} v{version.version}: reference {', '.join(missing)} not found in {folder} "
+            "(the training run's artifacts are needed to measure drift)"
+        )
+    return Reference(
+        version=version,
+        sample=pd.read_parquet(folder / "reference_sample.parquet"),
+        profile=json.loads((folder / "reference_profile.json").read_text()),
+        signature=json.loads((folder / "signature.json").read_text()),
+    )
+
+
+def load_model(spec: EnvSpec, version: ModelVersion) -> Any:
+    """The version's fitted pipeline, loaded after its sha256 was verified."""
+    import joblib
+
+    if version.artifact is None:
+        raise MlctlError(f"v{version.version} has no artifact")
+    return joblib.load(artifact_store(spec).fetch(version.artifact))
+
+
+def predict_scores(pipeline: Any, frame: pd.DataFrame, signature: dict[str, Any]) -> Any:
+    """Positive-class probability (classifiers) or the prediction (regressors) per row."""
+    import numpy as np
+
+    columns = [i["name"] for i in signature.get("inputs", [])]
+    X = frame[columns]
+    if signature.get("task") == "classification" and hasattr(pipeline, "predict_proba"):
+        return np.asarray(pipeline.predict_proba(X))[:, -1]
+    return np.asarray(pipeline.predict(X), dtype="float64")
+
+
+def window_start(window: str | None, now: datetime) -> datetime | None:
+    """``now - window`` (None when no window is set)."""
+    return now - timedelta(seconds=duration_seconds(window)) if window else None
+
+
+def predictions_dir(spec: EnvSpec, model: str) -> Path:
+    """The model's prediction log directory in this environment."""
+    try:
+        from mlctl.serving.predlog import prediction_log_dir
+    except ImportError:  # pragma: no cover - the serving package ships with mlctl
+        return spec.repo / local_root(spec) / "predictions" / spec.name / model
+    return prediction_log_dir(spec.repo, local_root(spec), spec.name, model)
+
+
+def read_prediction_log(
+    directory: Path, since: datetime | None, until: datetime | None = None
+) -> pd.DataFrame:
+    """The prediction log under ``directory`` (see :mod:`mlctl.serving.predlog`)."""
+    from mlctl.serving.predlog import read_predictions
+
+    return read_predictions(directory, since=since, until=until)
+
+
+def read_current_file(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet file given with ``--current``."""
+    from mlctl.ml.data import read_table
+
+    fmt = "parquet" if path.suffix in (".parquet", ".pq") else "csv"
+    return read_table(path, fmt)  # type: ignore[arg-type]
+
+
+def read_dataset(spec: EnvSpec, name: str, window: str | None) -> pd.DataFrame:
+    """Dataset ``name``; with a window, only rows within it of the dataset's latest timestamp."""
+    from mlctl.ml.data import read_table
+
+    if name not in spec.config.datasets:
+        raise MlctlError(f"dataset '{name}' is not defined in environment '{spec.name}'")
+    ds = spec.config.datasets[name]
+    frame = read_table(dataset_path(spec, ds), ds.file_format, ds.schema_ or None, ds.timestamp)
+    if window and ds.timestamp and len(frame):
+        import pandas as pd
+
+        stamps = pd.to_datetime(frame[ds.timestamp], utc=True)
+        latest = stamps.max()
+        frame = frame[stamps > latest - pd.Timedelta(seconds=duration_seconds(window))]
+    return frame.reset_index(drop=True)
+
+
+def utcnow_dt() -> datetime:
+    return datetime.now(UTC)
