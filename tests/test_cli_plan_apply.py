@@ -256,8 +256,8 @@ def test_new_data_plans_a_check_and_a_new_version(applied: Path) -> None:
 def test_markdown_format(applied: Path) -> None:
     edit(applied / MODELS, "max_depth: 8", "max_depth: 6")
     out = invoke(applied, "plan", "-e", "dev", "--format", "markdown").stdout
-    assert out.startswith("### mlctl plan: `dev`")
-    assert "<details>" in out and "| train | 1 |" in out
+    assert out.startswith("<!-- mlctl-plan -->\n## mlctl plan: `dev`")
+    assert "<details>" in out and "| * train | 1 |" in out
 
 
 def test_secrets_never_reach_state_or_plans(applied: Path, tmp_path: Path, monkeypatch) -> None:
@@ -273,3 +273,13 @@ def test_secrets_never_reach_state_or_plans(applied: Path, tmp_path: Path, monke
     # A new secret value is not a configuration change.
     monkeypatch.setenv("MLCTL_TEST_TEAM", "rotated")
     assert invoke(applied, "plan", "-e", "dev", "--detailed-exitcode").exit_code == 0
+
+
+def test_same_size_tampering_is_detected(applied: Path) -> None:
+    uri = state_of(applied)["models"]["churn-predictor"]["versions"][0]["artifact"]["uri"]
+    path = applied / uri
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    text = invoke(applied, "plan", "-e", "dev").stdout
+    assert "tampered" in text

@@ -174,6 +174,7 @@ def test_template_contents() -> None:
     paths = {rel for rel, _ in template_files()}
     expected = {f"environments/{env}/{name}.yaml" for env in ENVS for name in _ENV_FILES}
     expected |= {"providers/local.yaml", "state/.gitkeep", "data/.gitkeep", ".gitignore"}
+    expected |= {f".github/workflows/{name}.yml" for name in WORKFLOWS}
     assert paths == expected
     ignored = dict(template_files())[".gitignore"].decode().split()
     for pattern in ("data/*.csv", "data/*.parquet", "state/*.json", "state/*.lock", ".mlctl/"):
@@ -181,20 +182,23 @@ def test_template_contents() -> None:
 
 
 _ENV_FILES = ("environment", "data", "features", "models", "deployments", "monitors")
+WORKFLOWS = ("plan", "apply", "monitor", "rollback")
 
 
 def test_project_copy_matches_template() -> None:
     template = {
         rel: content
         for rel, content in template_files()
-        if rel.startswith(("environments/", "providers/", "state/"))
+        if rel.startswith(("environments/", "providers/", "state/", ".github/"))
     }
     project = {
         path.relative_to(REPO).as_posix(): path.read_bytes()
-        for folder in ("environments", "providers")
+        for folder in ("environments", "providers", ".github")
         for path in (REPO / folder).rglob("*")
         if path.is_file()
     }
+    shipped = {f".github/workflows/{name}.yml" for name in WORKFLOWS}
+    project = {rel: v for rel, v in project.items() if not rel.startswith(".github/") or rel in shipped}
     project["state/.gitkeep"] = (REPO / "state" / ".gitkeep").read_bytes()
     assert sorted(project) == sorted(template)
     for rel, content in template.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -41,9 +42,16 @@ def run(
     targets: list[str],
     replace: list[str],
     refresh: bool,
+    allow_dirty: bool = False,
 ) -> None:
     ws = open_workspace(repo, env)
     git = git_info(ws.repo)
+    if git.dirty and not allow_dirty and os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+        raise MlctlError(
+            "refusing to apply in CI from a dirty tree: environments/ or providers/ have uncommitted "
+            "changes, so the recorded commit would not reproduce what is applied (commit them, or "
+            "pass --allow-dirty)"
+        )
     actor = current_actor()
     with locked(ws.backend, "apply", env):
         state = ws.backend.read()

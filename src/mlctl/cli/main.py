@@ -112,8 +112,27 @@ def schema(provider: bool) -> None:
 
 
 @cli.command()
-@ENV
-@click.option("--out", type=click.Path(dir_okay=False), help="Save the plan to FILE for apply.")
+@click.option("-e", "--env", "env", metavar="ENV", help="Environment name (or --changed).")
+@click.option(
+    "--changed",
+    is_flag=True,
+    help="Plan every environment whose files changed since the merge base with --base.",
+)
+@click.option(
+    "--base",
+    metavar="REF",
+    help="Base of --changed (default: origin/$GITHUB_BASE_REF, else origin/main or main).",
+)
+@click.option(
+    "--evaluate",
+    is_flag=True,
+    help="Train each candidate now (no state change) and show its metrics next to production's.",
+)
+@click.option(
+    "--out",
+    type=click.Path(),
+    help="Save the plan to FILE for apply (with --changed: a directory, one ENV.json per environment).",
+)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes.")
 @click.option(
     "--target",
@@ -134,7 +153,10 @@ def schema(provider: bool) -> None:
 @click.pass_context
 def plan(
     ctx: click.Context,
-    env: str,
+    env: str | None,
+    changed: bool,
+    base: str | None,
+    evaluate: bool,
     out: str | None,
     detailed_exitcode: bool,
     targets: tuple[str, ...],
@@ -153,6 +175,9 @@ def plan(
         replace=list(replace),
         refresh=refresh,
         fmt=fmt,
+        changed=changed,
+        base=base,
+        evaluate=evaluate,
     )
     if detailed_exitcode and code:
         sys.exit(2)
@@ -165,6 +190,11 @@ def plan(
 @click.option("--target", "targets", multiple=True, metavar="ADDR")
 @click.option("--replace", "replace", multiple=True, metavar="ADDR")
 @click.option("--refresh/--no-refresh", default=True)
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="In CI (CI=true), apply even with uncommitted changes to environments/ or providers/.",
+)
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -174,6 +204,7 @@ def apply(
     targets: tuple[str, ...],
     replace: tuple[str, ...],
     refresh: bool,
+    allow_dirty: bool,
 ) -> None:
     """Make the environment match its configuration (or apply a saved PLANFILE)."""
     from mlctl.cli import apply_cmd
@@ -186,6 +217,7 @@ def apply(
         targets=list(targets),
         replace=list(replace),
         refresh=refresh,
+        allow_dirty=allow_dirty,
     )
 
 
@@ -195,6 +227,8 @@ def apply(
 @click.option("--to", "to", type=int, metavar="VERSION", help="Version to restore (default: previous).")
 @click.option("--reason", help="Why; recorded in state and the history.")
 @click.option("--no-write-back", is_flag=True, help="Do not rewrite the environment's YAML pin.")
+@click.option("--commit", "commit", is_flag=True, help="Commit the rewritten pin (names who, why).")
+@click.option("--branch", metavar="NAME", help="Make the --commit on branch NAME (created if missing).")
 @click.pass_context
 def rollback(
     ctx: click.Context,
@@ -203,11 +237,22 @@ def rollback(
     to: int | None,
     reason: str | None,
     no_write_back: bool,
+    commit: bool,
+    branch: str | None,
 ) -> None:
     """Put MODEL's previous production version back in production, now."""
     from mlctl.cli import rollback_cmd
 
-    rollback_cmd.run(_repo(ctx), env, model, to=to, reason=reason, write_back=not no_write_back)
+    rollback_cmd.run(
+        _repo(ctx),
+        env,
+        model,
+        to=to,
+        reason=reason,
+        write_back=not no_write_back,
+        commit=commit,
+        branch=branch,
+    )
 
 
 @cli.command("force-unlock")
@@ -223,7 +268,7 @@ def force_unlock(ctx: click.Context, env: str, lock_id: str) -> None:
 
 @cli.group()
 def state() -> None:
-    """Inspect the state (list, show, pull)."""
+    """Inspect the state (list, show, pull, history)."""
 
 
 @state.command("list")
@@ -249,12 +294,25 @@ def state_show(ctx: click.Context, env: str, address: str) -> None:
 
 @state.command("pull")
 @ENV
+@click.option("--version", "version", metavar="ID", help="A stored snapshot (see `state history`).")
 @click.pass_context
-def state_pull(ctx: click.Context, env: str) -> None:
-    """Print the whole state document."""
+def state_pull(ctx: click.Context, env: str, version: str | None) -> None:
+    """Print the whole state document (or one stored snapshot of it)."""
     from mlctl.cli import state_cmd
 
-    state_cmd.pull(_repo(ctx), env)
+    state_cmd.pull(_repo(ctx), env, version=version)
+
+
+@state.command("history")
+@ENV
+@click.option("--limit", default=20, show_default=True, help="Newest snapshots to list.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def state_history(ctx: click.Context, env: str, limit: int, as_json: bool) -> None:
+    """List stored snapshots of the state (S3 backend with a versioned bucket)."""
+    from mlctl.cli import state_cmd
+
+    state_cmd.history(_repo(ctx), env, limit=limit, as_json=as_json)
 
 
 @cli.group()

@@ -1,4 +1,4 @@
-"""``mlctl state list|show|pull`` and ``mlctl force-unlock``."""
+"""``mlctl state list|show|pull|history`` and ``mlctl force-unlock``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import click
 
 from mlctl.cli.output import echo_json
 from mlctl.engine.workspace import open_workspace
-from mlctl.errors import NotFoundError
+from mlctl.errors import MlctlError, NotFoundError
 from mlctl.plan.resources import sort_key
 from mlctl.state.document import State
 
@@ -44,8 +44,45 @@ def show(repo: Path, env: str, address: str) -> None:
     echo_json(data)
 
 
-def pull(repo: Path, env: str) -> None:
-    click.echo(_state(repo, env).to_json(), nl=False)
+def pull(repo: Path, env: str, version: str | None = None) -> None:
+    if version is None:
+        click.echo(_state(repo, env).to_json(), nl=False)
+        return
+    ws = open_workspace(repo, env)
+    read_version = getattr(ws.backend, "read_version", None)
+    if read_version is None:
+        raise MlctlError(
+            f"{ws.backend.describe()} keeps no versions; --version needs an s3 backend "
+            "(a versioned bucket keeps every snapshot)"
+        )
+    click.echo(read_version(version).to_json(), nl=False)
+
+
+def history(repo: Path, env: str, *, limit: int, as_json: bool) -> None:
+    ws = open_workspace(repo, env)
+    list_versions = getattr(ws.backend, "history", None)
+    if list_versions is None:
+        raise MlctlError(
+            f"{ws.backend.describe()} keeps no history (only its .backup of the previous "
+            "command); use an s3 backend on a versioned bucket"
+        )
+    versions = list_versions(limit=limit)
+    if as_json:
+        echo_json([v.to_dict() for v in versions])
+        return
+    if not versions:
+        click.echo(f"No state stored yet in {ws.backend.describe()}.")
+        return
+    click.echo(f"{'VERSION ID':<36}  {'SERIAL':>6}  {'LAST MODIFIED':<25}  {'SIZE':>8}")
+    for v in versions:
+        serial = "?" if v.serial is None else str(v.serial)
+        mark = "  (current)" if v.latest else ""
+        click.echo(f"{v.version_id:<36}  {serial:>6}  {v.last_modified:<25}  {v.size:>8}{mark}")
+    if len(versions) == 1 and versions[0].version_id == "null":
+        click.echo(
+            "Bucket versioning is off: only the current state is kept "
+            "(aws s3api put-bucket-versioning --versioning-configuration Status=Enabled)."
+        )
 
 
 def force_unlock(repo: Path, env: str, lock_id: str) -> None:

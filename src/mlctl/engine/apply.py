@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlctl.engine.events import Event, Listener, quiet
-from mlctl.engine.reality import dataset_path
 from mlctl.engine.stages import move_stage
 from mlctl.engine.workspace import Workspace
 from mlctl.errors import MlctlError
@@ -24,7 +23,15 @@ from mlctl.plan.model import Plan, ResourceChange
 from mlctl.plan.planner import version_identity
 from mlctl.plan.resources import Desired, desired_resources
 from mlctl.plan.stages import gate_results, resolve
+from mlctl.plan.triggers import (
+    candidate_identity,
+    count_rows,
+    due_triggers,
+    mark_trained,
+    sweep_cleared,
+)
 from mlctl.providers import artifact_store, local_root, serving
+from mlctl.providers.data import dataset_path
 from mlctl.state.backend import persist
 from mlctl.state.document import GitInfo, ModelVersion, ResourceState, State, utcnow
 
@@ -91,12 +98,12 @@ class Executor:
 
     def fingerprint(self, dataset: str) -> str:
         if dataset not in self.fingerprints:
-            from mlctl.ml.fingerprint import fingerprint_file
+            from mlctl.providers.data import dataset_fingerprint
 
-            path = dataset_path(self.spec, self.env.datasets[dataset])
-            if not path.is_file():
+            found = dataset_fingerprint(self.spec, self.env.datasets[dataset])
+            if found is None:
                 raise MlctlError(f"dataset.{dataset}: {self.env.datasets[dataset].path} not found")
-            self.fingerprints[dataset] = fingerprint_file(path)
+            self.fingerprints[dataset] = found
         return self.fingerprints[dataset]
 
     # -- driver --------------------------------------------------------------------------
@@ -124,6 +131,8 @@ class Executor:
         return self.result
 
     def _apply_one(self, change: ResourceChange) -> str | None:
+        if change.type == "feature_view":
+            return self.apply_feature_view(change)
         if change.actions == ["delete"]:
             return self.delete(change)
         d = self.desired[change.address]
@@ -138,6 +147,46 @@ class Executor:
         self.record(d)
         self.checkpoint()
         return "created" if "create" in change.actions else "updated"
+
+    # -- feature views -------------------------------------------------------------------
+    def apply_feature_view(self, change: ResourceChange) -> str:
+        """Record the view; materialize it when planned; drop online records when it goes
+        offline or away. The materialized windows live in the resource's status, which an
+        apply that does not materialize this view carries over unchanged."""
+        from mlctl.features import materialize
+
+        prev = self.state.resources.get(change.address)
+        status = dict(prev.status) if prev else {}
+        if change.actions == ["delete"]:
+            dropped = materialize.drop_view(self.spec, change.name) if status.get("online") else 0
+            self.state.resources.pop(change.address, None)
+            self.checkpoint()
+            return f"destroyed ({dropped:,} online records dropped)" if dropped else "destroyed"
+        d = self.desired[change.address]
+        view = self.env.feature_views[d.name]
+        if "materialize" not in change.actions:
+            message = "created" if "create" in change.actions else "updated"
+            if not view.online and status.get("online"):
+                dropped = materialize.drop_view(self.spec, d.name)
+                status = {}
+                message += f", {dropped:,} online records dropped"
+            self.record(d, status)
+            self.checkpoint()
+            return message
+        blocked = self._blocked_by_data(d)
+        if blocked:
+            raise MlctlError(f"materialization skipped: {blocked}")
+        rebuild = "rebuild requested (--replace)" if change.address in self.replace else None
+        result = materialize.materialize_view(
+            self.spec,
+            d.name,
+            status,
+            rebuild=rebuild,
+            fingerprint=self.fingerprint(view.source),
+        )
+        self.record(d, result.status)
+        self.checkpoint()
+        return result.summary()
 
     # -- datasets ------------------------------------------------------------------------
     def apply_dataset(self, d: Desired, change: ResourceChange) -> str:
@@ -196,6 +245,18 @@ class Executor:
         holder = registry.get(registry.stages["production"] or 0)
         return holder.metrics if holder else None
 
+    def _data_rows(self, datasets: list[str]) -> dict[str, int]:
+        """Rows of each dataset a version is trained on (what ``min_new_rows`` counts from)."""
+        rows = {}
+        for name in datasets:
+            dataset = self.env.datasets[name]
+            if dataset.path.startswith("s3://"):
+                continue
+            count = count_rows(dataset_path(self.spec, dataset), dataset.file_format)
+            if count is not None:
+                rows[name] = count
+        return rows
+
     def apply_model_version(self, d: Desired, change: ResourceChange) -> str:
         name = d.name
         blocked = self._blocked_by_data(d)
@@ -204,9 +265,11 @@ class Executor:
             raise MlctlError(f"training skipped: {blocked}")
         datasets = [a.split(".", 1)[1] for a in d.depends_on if a.startswith("dataset.")]
         data = {ds: self.fingerprint(ds) for ds in datasets}
-        identity = version_identity(d.spec, dict(data))
-        assert identity is not None
         registry = self.state.registry(name)
+        sweep_cleared(registry)
+        due = due_triggers(self.env.models[name], registry)
+        identity = candidate_identity(version_identity(d.spec, dict(data)), d.spec, data, registry, due)
+        assert identity is not None
         existing = registry.by_identity(identity)
         replacing = change.address in self.replace
         if existing is not None and not replacing and "train" in change.actions:
@@ -222,7 +285,21 @@ class Executor:
         def progress(message: str) -> None:
             self.emit(Event("info", d.address, "train", message))
 
-        candidate = train_candidate(
+        from mlctl.gitops.evaluate import reuse_candidate  # a candidate `plan --evaluate` trained
+
+        candidate = None
+        if change.address not in self.replace:
+            candidate = reuse_candidate(
+                self.spec,
+                name,
+                identity,
+                store=self.store,
+                training=d.spec,
+                data=data,
+                production_metrics=self._production_metrics(name),
+                progress=progress,
+            )
+        candidate = candidate or train_candidate(
             self.spec,
             name,
             store=self.store,
@@ -243,6 +320,7 @@ class Executor:
             run_id=candidate.run_id,
             training=d.spec,
             data=data,
+            data_rows=self._data_rows(datasets),
             git_commit=self.git.commit,
             created_by=self.actor,
         )
@@ -252,6 +330,8 @@ class Executor:
         else:
             registry.versions.append(record)
             registry.next_version += 1
+        if due:
+            mark_trained(registry, due, record.version, self.actor)
         self.record(d, {"identity": identity, "version": record.version})
         self.checkpoint()
         self.result.trained.append((name, record.version))
@@ -288,7 +368,7 @@ class Executor:
             version = registry.get(target.version)
             if version is None or version.artifact is None:
                 raise MlctlError(f"v{target.version} of {name} has no artifact")
-            health = self.store.health(version.artifact)
+            health = self.store.health(version.artifact, deep=True)
             if health != "ok":
                 raise MlctlError(
                     f"refusing to promote v{target.version}: artifact {version.artifact.uri} is {health}"
@@ -327,7 +407,7 @@ class Executor:
         version = registry.get(number)
         if version is None or version.artifact is None:
             raise MlctlError(f"v{number} of {endpoint.model} has no artifact")
-        health = self.store.health(version.artifact)
+        health = self.store.health(version.artifact, deep=True)
         if health != "ok":
             raise MlctlError(f"refusing to deploy v{number}: artifact {version.artifact.uri} is {health}")
         status = serving(self.spec, endpoint.provider).deploy(

@@ -85,7 +85,7 @@ def rollback(
         if version.artifact is None:
             raise MlctlError(f"v{target} of {model} has no artifact")
         store = artifact_store(ws.spec)
-        health = store.health(version.artifact)
+        health = store.health(version.artifact, deep=True)
         if health != "ok":
             raise MlctlError(
                 f"refusing to roll back to v{target}: artifact {version.artifact.uri} is {health}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlctl.engine.reality import dataset_path
+from mlctl.providers.data import dataset_path
 from mlctl.spec.loader import EnvSpec
 from mlctl.state.document import Artifact, GateResult, GitInfo
 

@@ -32,6 +32,17 @@ def open_backend(spec: EnvSpec) -> StateBackend:
     backend = spec.config.backend
     if backend.type == "local":
         return LocalBackend(spec.repo / (backend.path or f"state/{spec.name}.json"))
+    if backend.type == "s3":
+        from mlctl.state.s3 import S3Backend
+
+        assert backend.bucket and backend.key  # the schema requires both for s3
+        return S3Backend(
+            backend.bucket,
+            backend.key,
+            region=backend.region,
+            endpoint_url=backend.endpoint_url,
+            profile=backend.profile,
+        )
     raise MlctlError(f"state backend type '{backend.type}' is not available yet (use type: local)")
 
 

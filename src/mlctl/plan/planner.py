@@ -9,6 +9,7 @@ file:line.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +21,15 @@ from mlctl.plan.model import UNKNOWN, Plan, ResourceChange
 from mlctl.plan.refresh import Reality
 from mlctl.plan.resources import Desired, canonical_hash, desired_resources, sort_key
 from mlctl.plan.stages import StageTarget, resolve
+from mlctl.plan.triggers import (
+    Due,
+    candidate_identity,
+    count_rows,
+    counts_new_rows,
+    due_triggers,
+    new_data_hold,
+)
+from mlctl.plan.triggers import train_reason as trigger_reason
 from mlctl.spec.loader import EnvSpec
 from mlctl.state.document import ModelRegistry, ResourceState, State, utcnow
 
@@ -159,7 +169,8 @@ class _Planner:
         registry = self.registry(name)
         datasets = [a.split(".", 1)[1] for a in d.depends_on if a.startswith("dataset.")]
         data = {ds: self.fingerprints.get(ds) for ds in datasets}
-        identity = version_identity(d.spec, data)
+        due = due_triggers(model, registry)
+        identity = candidate_identity(version_identity(d.spec, data), d.spec, data, registry, due)
         candidate = registry.by_identity(identity) if identity else None
         prev = self.state.resources.get(d.address)
         prev_identity = prev.status.get("identity") if prev else None
@@ -169,7 +180,12 @@ class _Planner:
         if d.address in self.replace:
             train_reason = "replacement requested (--replace)"
         elif candidate is None:
-            train_reason = self._train_reason(name, d.spec, data, previous)
+            hold = None if due else new_data_hold(model, previous, d.spec, data, self._rows(model, data))
+            if hold and previous is not None:
+                self.warnings.append(f"model_version.{name}: {hold}")
+                candidate = previous
+            else:
+                train_reason = self._train_reason(name, d.spec, data, previous, due)
         elif candidate.artifact is not None and self.reality is not None:
             health = self.reality.artifact_health(candidate.artifact)
             if health != "ok":
@@ -220,6 +236,17 @@ class _Planner:
                 "reused, no training",
             )
 
+    def _rows(self, model: Any, datasets: Iterable[str]) -> dict[str, int | None]:
+        """Rows now of ``datasets`` when ``retrain.on: [new_data]`` counts them (local files)."""
+        if not counts_new_rows(model) or self.reality is None:
+            return {}
+        rows: dict[str, int | None] = {}
+        for name in datasets:
+            dataset = self.env.datasets[name]
+            if not dataset.path.startswith("s3://"):
+                rows[name] = count_rows(self.spec.repo / dataset.path, dataset.file_format)
+        return rows
+
     def _check_artifact(self, d: Desired, number: int, artifact: Any) -> None:
         if artifact is None or self.reality is None:
             return
@@ -239,7 +266,12 @@ class _Planner:
             self.warnings.append(f"{d.name} v{number} artifact is {health}: apply will refuse to deploy it")
 
     def _train_reason(
-        self, name: str, inputs: dict[str, Any], data: dict[str, str | None], previous: Any
+        self,
+        name: str,
+        inputs: dict[str, Any],
+        data: dict[str, str | None],
+        previous: Any,
+        due: list[Due] = [],  # noqa: B006 - read only
     ) -> str:
         if previous is None:
             return f"no version of {name} matches the training spec and data yet"
@@ -249,6 +281,8 @@ class _Planner:
         changed = sorted(k for k, v in data.items() if previous.data.get(k) != v)
         if changed:
             parts.append("data changed: " + ", ".join(changed))
+        if due:
+            parts.append(trigger_reason(due))
         return "; ".join(parts) or "new training inputs"
 
     def plan_stage(self, d: Desired) -> None:
@@ -339,6 +373,93 @@ class _Planner:
                 details=details,
             )
 
+    def plan_feature_view(self, d: Desired) -> None:
+        """Config diff plus materialization of online views (see mlctl.features.materialize)."""
+        from mlctl.features.materialize import schema_hash, view_schema
+
+        prev = self.state.resources.get(d.address)
+        view = self.env.feature_views[d.name]
+        status = prev.status if prev else {}
+        actions: list[str] = []
+        reasons: list[str] = []
+        details: list[str] = []
+        if prev is None:
+            actions.append("create")
+            reasons.append("new feature view")
+        elif prev.spec != d.spec or d.address in self.replace:
+            actions.append("update")
+            details = describe(prev.spec, d.spec)
+        materialized = bool(status.get("online"))
+        watermark = status.get("watermark") if materialized else None
+        rebuild = ""
+        if view.online:
+            schema = schema_hash(view_schema(self.env, d.name))
+            fingerprint = self.fingerprints.get(view.source)
+            due = status.get("next_event_ns")
+            why = ""
+            if d.address in self.replace:
+                rebuild = "rebuild requested (--replace)"
+            elif not materialized:
+                rebuild = "first materialization"
+            elif status.get("schema") != schema:
+                rebuild = "schema changed: the online view is rebuilt"
+            if rebuild:
+                why = rebuild
+            elif fingerprint is not None and fingerprint != status.get("fingerprint"):
+                why = f"source {view.source} changed"
+            elif due is not None and due <= time.time_ns():
+                why = f"events from {status.get('next_event')} are now due"
+            if why:
+                reasons.append(why)
+                actions.append("materialize")
+                start = "beginning" if rebuild or watermark is None else watermark
+                details.append(f"window: ({start}, latest event at apply time] of {view.source}")
+                if not rebuild:
+                    details.append("incremental: rows at or before the watermark are not written again")
+        elif materialized:
+            reasons.append("online: false drops its online records")
+            if "update" not in actions:
+                actions.append("update")
+        if not actions:
+            return
+        after: dict[str, Any] = {**d.spec}
+        unknown: list[str] = []
+        if "materialize" in actions:
+            after["window"] = {"start": None if rebuild else watermark, "end": UNKNOWN}
+            unknown = ["window"]
+        self.change(
+            d,
+            d.address,
+            actions,
+            before={**prev.spec, "watermark": watermark} if prev else None,
+            after=after,
+            after_unknown=unknown,
+            reason="; ".join(reasons),
+            details=details,
+        )
+
+    def plan_feature_view_delete(self, address: str, prev: ResourceState) -> None:
+        """Refuse to delete a view that a model of the environment still uses."""
+        users: list[str] = []
+        for name, model in self.env.models.items():
+            if any(ref.split(":", 1)[0] == prev.name for ref in model.training.features):
+                users.append(f"model {name} (training.features)")
+        for name, registry in self.state.models.items():
+            for version in registry.versions:
+                views = (version.training or {}).get("views", {})
+                if prev.name in views and version.stage in ("staging", "production"):
+                    users.append(f"{name} v{version.version} ({version.stage})")
+        if users:
+            self.errors.append(
+                f"cannot delete {address}: still used by {', '.join(users)}; "
+                "move those stages to versions that do not read it first"
+            )
+            return
+        reason = "removed from the configuration"
+        if prev.status.get("online"):
+            reason += f"; its {prev.status.get('entities', 0):,} online records are dropped"
+        self.change(prev, address, ["delete"], before=prev.spec, reason=reason)
+
     def plan_delete(self, address: str, prev: ResourceState) -> None:
         reason = "removed from the configuration"
         if prev.type == "model_version":
@@ -349,9 +470,14 @@ class _Planner:
     def run(self, desired: dict[str, Desired]) -> None:
         self.refresh_datasets()
         for address in sorted(set(self.state.resources) - set(desired), key=sort_key, reverse=True):
+            if self.state.resources[address].type == "feature_view":
+                self.plan_feature_view_delete(address, self.state.resources[address])
+                continue
             self.plan_delete(address, self.state.resources[address])
         for d in desired.values():
-            if d.type == "dataset":
+            if d.type == "feature_view":
+                self.plan_feature_view(d)
+            elif d.type == "dataset":
                 self.plan_dataset(d)
             elif d.type == "model_version":
                 self.plan_model_version(d)

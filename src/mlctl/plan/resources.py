@@ -172,7 +172,8 @@ def desired_resources(env: Environment, secrets: Mapping[str, str] | None = None
         out.append(Desired(f"endpoint.{name}", "endpoint", name, dump(endpoint), deps))
     for name, monitor in env.monitors.items():
         out.append(Desired(f"monitor.{name}", "monitor", name, dump(monitor), [f"model.{monitor.model}"]))
-    out.sort(key=lambda d: sort_key(d.address))
+    rank = {kind: i for i, kind in enumerate(TYPE_ORDER)}
+    out.sort(key=lambda d: (rank[d.type], d.name, 1 if d.address.endswith(".production") else 0))
     if secrets:
         for d in out:
             _mask(d, secrets)

@@ -1,15 +1,18 @@
-"""Providers: where artifacts are stored and endpoints run (local now; S3 and Kubernetes next).
+"""Providers: where artifacts are stored and endpoints run (local, S3 artifacts, Kubernetes).
 
 :func:`artifact_store` and :func:`serving` build the provider an environment names in
-``environment.yaml`` from its ``providers/<name>.yaml``.
+``environment.yaml`` from its ``providers/<name>.yaml``. The S3 and Kubernetes modules (and
+boto3 / kubernetes) are imported only when a provider of that type is used.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from mlctl.errors import MlctlError
 from mlctl.providers.local import LocalArtifactStore, LocalServing
 from mlctl.spec.loader import EnvSpec
-from mlctl.spec.models import LocalProvider
+from mlctl.spec.models import K8sProvider, LocalProvider, S3Provider
 
 
 def _config(spec: EnvSpec, name: str) -> object:
@@ -21,12 +24,25 @@ def _config(spec: EnvSpec, name: str) -> object:
     return config
 
 
-def artifact_store(spec: EnvSpec) -> LocalArtifactStore:
+def artifact_store(spec: EnvSpec) -> Any:
     """The artifact store named by ``providers.artifacts``."""
     name = spec.config.providers.artifacts
     config = _config(spec, name)
     if isinstance(config, LocalProvider):
         return LocalArtifactStore(spec.repo, config.root, spec.name)
+    if isinstance(config, S3Provider):
+        from mlctl.providers.s3 import S3ArtifactStore
+
+        return S3ArtifactStore(
+            spec.repo,
+            config.bucket,
+            config.prefix,
+            spec.name,
+            cache_root=spec.repo / ".mlctl" / "cache" / "sha256",
+            region=config.region,
+            endpoint_url=config.endpoint_url,
+            profile=config.profile,
+        )
     raise MlctlError(f"provider '{name}' ({getattr(config, 'type', '?')}) cannot store artifacts yet")
 
 
@@ -36,9 +52,33 @@ def local_root(spec: EnvSpec) -> str:
     return config.root if isinstance(config, LocalProvider) else ".mlctl"
 
 
-def serving(spec: EnvSpec, name: str) -> LocalServing:
+def serving(spec: EnvSpec, name: str) -> Any:
     """The serving provider called ``name``."""
     config = _config(spec, name)
     if isinstance(config, LocalProvider):
-        return LocalServing(spec.repo, spec.name)
+        return LocalServing(spec.repo, spec.name, config.root)
+    if isinstance(config, K8sProvider):
+        from mlctl.providers.k8s import K8sServing
+
+        return K8sServing(spec, config)
     raise MlctlError(f"provider '{name}' ({getattr(config, 'type', '?')}) cannot serve yet")
+
+
+def s3_data_client(spec: EnvSpec, url: str) -> Any:
+    """An S3 client for reading the dataset at ``url``, configured like the provider (or state
+    backend) that names its bucket. Other buckets are refused: YAML from a pull request may
+    not read arbitrary buckets with the runner's credentials."""
+    from mlctl.providers.s3 import split_s3_url
+    from mlctl.state.s3 import s3_client
+
+    bucket, _ = split_s3_url(url)
+    for config in spec.providers.values():
+        if isinstance(config, S3Provider) and config.bucket == bucket:
+            return s3_client(region=config.region, endpoint_url=config.endpoint_url, profile=config.profile)
+    backend = spec.config.backend
+    if backend.type == "s3" and backend.bucket == bucket:
+        return s3_client(region=backend.region, endpoint_url=backend.endpoint_url, profile=backend.profile)
+    raise MlctlError(
+        f"dataset {url}: bucket '{bucket}' is not configured (name it in an s3 provider, "
+        "providers/<name>.yaml, or the s3 state backend)"
+    )

@@ -29,8 +29,9 @@ class ArtifactStore(Protocol):
         """
         ...
 
-    def health(self, artifact: Artifact) -> ArtifactHealth:
-        """Whether the stored bytes still match the recorded sha256 (no download cache)."""
+    def health(self, artifact: Artifact, *, deep: bool = False) -> ArtifactHealth:
+        """Whether the stored bytes still match the recorded sha256. May use cheap evidence
+        (size, mtime, ETag) unless ``deep``; never downloads for a plan."""
         ...
 
 

@@ -39,9 +39,9 @@ from mlctl.spec.models import NAME_PATTERN, Environment, ProviderFile
 from mlctl.spec.validate import did_you_mean, validate
 
 if typing.TYPE_CHECKING:
-    from mlctl.spec.models import K8sProvider, LocalProvider, S3Provider
+    from mlctl.spec.models import K8sProvider, LocalProvider, RedisProvider, S3Provider
 
-    ProviderType = LocalProvider | S3Provider | K8sProvider
+    ProviderType = LocalProvider | S3Provider | K8sProvider | RedisProvider
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -62,6 +62,11 @@ class ProviderRefs(Strict):
     artifacts: Name = "local"
     serving: Name = "local"
     training: Name = "local"
+    online: Name = Field(
+        "local",
+        description="online feature store: a local provider (embedded SQLite under its root) "
+        "or a redis provider",
+    )
 
 
 class ColumnCheck(Strict):
@@ -354,9 +359,28 @@ class K8sProvider(Strict):
     context: str | None = None
     image: str = "mlctl-serving:latest"
     resources: dict[str, dict[str, str]] = Field(default_factory=dict)
+    apply: bool = Field(
+        True,
+        description="false: apply records versions but never calls the cluster; Argo CD or Flux "
+        "apply the manifests `mlctl render` writes",
+    )
 
 
-ProviderConfig = Annotated[LocalProvider | S3Provider | K8sProvider, Field(discriminator="type")]
+class RedisProvider(Strict):
+    """An online feature store in Redis (``url``, or ``host``/``port``/``db``)."""
+
+    type: Literal["redis"]
+    url: str | None = Field(None, description="redis://[:password@]host:port/db; overrides host/port/db")
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 6379
+    db: Annotated[int, Field(ge=0)] = 0
+    password: str | None = Field(None, description="use ${VAR}; never written to state")
+    key_prefix: str = Field("mlctl:", description="prefix of every key mlctl writes")
+
+
+ProviderConfig = Annotated[
+    LocalProvider | S3Provider | K8sProvider | RedisProvider, Field(discriminator="type")
+]
 
 
 class ProviderFile(Strict):

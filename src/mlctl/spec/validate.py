@@ -33,7 +33,12 @@ CLASSIFICATION_GATES = frozenset(
 REGRESSION_GATES = frozenset({"max_rmse", "max_mae", "min_r2"})
 _PRIMARY = {"classification": {"auc", "accuracy", "f1"}, "regression": {"r2"}}
 # which provider types can play which role of environment.providers / endpoints
-_ROLES = {"artifacts": {"local", "s3"}, "serving": {"local", "k8s"}, "training": {"local", "k8s"}}
+_ROLES = {
+    "artifacts": {"local", "s3"},
+    "serving": {"local", "k8s"},
+    "training": {"local", "k8s"},
+    "online": {"local", "redis"},
+}
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -96,7 +101,7 @@ class _Validator:
             elif provider.type == "s3" and not provider.bucket.strip():
                 self.error(f"{path}.bucket", "bucket must not be empty")
         refs = self.config.providers
-        for role in ("artifacts", "serving", "training"):
+        for role in ("artifacts", "serving", "training", "online"):
             self.provider_ref(f"providers.{role}", getattr(refs, role), role)
 
     def provider_ref(self, path: str, name: str, role: str) -> None:

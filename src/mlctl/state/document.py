@@ -57,6 +57,7 @@ class Artifact(Doc):
     uri: str
     sha256: str
     size: int
+    mtime_ns: int | None = Field(None, description="local stores: mtime when stored (cheap refresh)")
 
 
 class GateResult(Doc):
@@ -91,6 +92,7 @@ class ModelVersion(Doc):
     run_id: str | None = None
     training: dict[str, Any] = Field(default_factory=dict, description="normalized training spec")
     data: dict[str, str] = Field(default_factory=dict, description="dataset -> fingerprint")
+    data_rows: dict[str, int] = Field(default_factory=dict, description="dataset -> rows when trained")
     git_commit: str | None = None
     created_at: str = Field(default_factory=utcnow)
     created_by: str | None = None
@@ -114,6 +116,38 @@ class StageEvent(Doc):
     commit: str | None = None
 
 
+TriggerKind = Literal["drift", "performance", "serving", "schedule", "new_data"]
+
+
+class RetrainTrigger(Doc):
+    """A reason to train again although the spec did not change (recorded by a monitor, or by
+    apply for a scheduled retraining). Pending until a version is trained for it
+    (``trained_version``); cleared once that version (or a later one) is live in production."""
+
+    id: str
+    kind: TriggerKind
+    monitor: str | None = None
+    reason: str
+    created_at: str = Field(default_factory=utcnow)
+    created_by: str | None = None
+    trained_version: int | None = None
+    cleared_at: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.trained_version is None and self.cleared_at is None
+
+
+class MonitorRecord(Doc):
+    """What the last runs of one monitor found (``consecutive`` counts persisting breaches)."""
+
+    consecutive_breaches: int = 0
+    last_run_at: str | None = None
+    last_status: str | None = None
+    last_summary: str | None = None
+    last_fired_at: str | None = None
+
+
 def _empty_stages() -> dict[str, int | None]:
     return {"staging": None, "production": None}
 
@@ -125,6 +159,7 @@ class ModelRegistry(Doc):
     versions: list[ModelVersion] = Field(default_factory=list)
     stages: dict[str, int | None] = Field(default_factory=lambda: _empty_stages())
     history: list[StageEvent] = Field(default_factory=list)
+    triggers: list[RetrainTrigger] = Field(default_factory=list)
 
     def get(self, version: int) -> ModelVersion | None:
         """The version numbered ``version``, or None."""
@@ -153,6 +188,7 @@ class State(Doc):
     updated_at: str | None = None
     resources: dict[str, ResourceState] = Field(default_factory=dict)
     models: dict[str, ModelRegistry] = Field(default_factory=dict)
+    monitors: dict[str, MonitorRecord] = Field(default_factory=dict)
 
     def registry(self, model: str) -> ModelRegistry:
         """The registry of ``model``, created empty if absent."""
