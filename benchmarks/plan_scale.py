@@ -107,6 +107,7 @@ def fake_state(root: Path) -> None:
                 uri=blob.relative_to(root).as_posix(),
                 sha256=hashlib.sha256(blob.read_bytes()).hexdigest(),
                 size=blob.stat().st_size,
+                mtime_ns=blob.stat().st_mtime_ns,
             )
             registry = state.registry(d.name)
             registry.versions.append(

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
+
+# mlctl uses no pydantic plugins; without this, pydantic scans the entry points of every
+# installed distribution on first use (tens of ms on every command). A user's own setting wins.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 from pathlib import Path
 from typing import Any
 

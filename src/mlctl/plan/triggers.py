@@ -16,7 +16,8 @@ the plan is stable until apply trains it (apply then stores the consumed trigger
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,16 @@ def last_training_time(registry: ModelRegistry) -> datetime | None:
     return max(times) if times else None
 
 
+@lru_cache(maxsize=256)
+def previous_tick(schedule: str, minute: datetime) -> datetime:
+    """The last time ``schedule`` fired at or before ``minute`` (UTC). Cron resolution is a
+    minute, so models sharing a schedule share one evaluation per plan."""
+    from croniter import croniter
+
+    tick = croniter(schedule, minute + timedelta(seconds=1)).get_prev(datetime)
+    return tick if tick.tzinfo else tick.replace(tzinfo=UTC)
+
+
 def schedule_due(model: Model, registry: ModelRegistry, now: datetime | None = None) -> Due | None:
     """The due scheduled retraining, if ``retrain.schedule`` fired since the last training."""
     if model.retrain is None or not model.retrain.schedule:
@@ -53,11 +64,8 @@ def schedule_due(model: Model, registry: ModelRegistry, now: datetime | None = N
     last = last_training_time(registry)
     if last is None:
         return None  # never trained: the first training is planned anyway
-    from croniter import croniter
-
     now = now or datetime.now(UTC)
-    tick = croniter(model.retrain.schedule, now).get_prev(datetime)
-    tick = tick if tick.tzinfo else tick.replace(tzinfo=UTC)
+    tick = previous_tick(model.retrain.schedule, now.replace(second=0, microsecond=0))
     if tick <= last:
         return None
     stamp = tick.strftime("%Y-%m-%dT%H:%MZ")
