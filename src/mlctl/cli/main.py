@@ -27,6 +27,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "monitor": "mlctl.cli.monitor_cmd",
     "render": "mlctl.cli.render_cmd",
     "init-backend": "mlctl.cli.backend_cmd",
+    "train-job": "mlctl.cli.train_cmd",
 }
 
 

@@ -299,6 +299,20 @@ class Executor:
                 production_metrics=self._production_metrics(name),
                 progress=progress,
             )
+        from mlctl.engine import remote_training  # providers.training: a k8s provider
+
+        if candidate is None and remote_training.is_remote(self.spec):
+            candidate = remote_training.train_in_job(
+                self.spec,
+                name,
+                identity,
+                store=self.store,
+                training=d.spec,
+                data=data,
+                production_metrics=self._production_metrics(name),
+                replace=change.address in self.replace,
+                progress=progress,
+            )
         candidate = candidate or train_candidate(
             self.spec,
             name,

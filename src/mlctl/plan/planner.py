@@ -361,6 +361,12 @@ class _Planner:
             else:
                 actions.append("deploy")
                 reasons.append(f"serve {d.spec['model']} {d.spec['stage']} {_v(want)}")
+        manifest_diff = self.manifest_diff(d, prev, want)
+        if manifest_diff:
+            if not actions:
+                actions.append("update")
+                reasons.append("its rendered Kubernetes manifests changed")
+            details = [*details, "manifests (last applied -> planned):", *manifest_diff]
         if actions:
             self.change(
                 d,
@@ -372,6 +378,51 @@ class _Planner:
                 reason="; ".join(reasons),
                 details=details,
             )
+
+    def manifest_diff(self, d: Desired, prev: ResourceState | None, want: Any) -> list[str]:
+        """Unified diff of the Kubernetes manifests last applied for endpoint ``d`` (kept in
+        its state status) against those the desired state renders now; [] when the endpoint
+        is not on a k8s provider, has nothing to serve, or renders the same bytes."""
+        import difflib
+
+        from mlctl.spec.models import K8sProvider
+
+        provider = self.spec.providers.get(d.spec.get("provider", ""))
+        if not isinstance(provider, K8sProvider) or want is None:
+            return []
+        from mlctl.providers.k8s_manifests import endpoint_manifests, to_yaml
+        from mlctl.state.document import Artifact
+
+        artifact: Artifact | None = None
+        if want != UNKNOWN:
+            version = self.registry(d.spec["model"]).get(want)
+            artifact = version.artifact if version is not None else None
+        if artifact is None:
+            artifact = Artifact(uri=UNKNOWN, sha256=UNKNOWN, size=0)
+        planned = to_yaml(
+            endpoint_manifests(
+                self.spec.name,
+                d.name,
+                self.env.endpoints[d.name],
+                provider,
+                version=want,
+                artifact=artifact,
+            )
+        )
+        status = prev.status if prev is not None else {}
+        applied = status.get("manifests") if status.get("provider") == "k8s" else None
+        before = applied if isinstance(applied, str) else ""
+        if before == planned:
+            return []
+        return list(
+            difflib.unified_diff(
+                before.splitlines(),
+                planned.splitlines(),
+                fromfile=f"{d.address} (last applied)" if before else "/dev/null",
+                tofile=f"{d.address} (planned)",
+                lineterm="",
+            )
+        )
 
     def plan_feature_view(self, d: Desired) -> None:
         """Config diff plus materialization of online views (see mlctl.features.materialize)."""

@@ -1,0 +1,349 @@
+"""Training as a Kubernetes Job (``providers: {training: <a k8s provider>}``).
+
+Contract. :func:`is_remote` says whether an environment trains on Kubernetes. Apply (holding
+the environment's lock) calls :func:`train_in_job` where it would call
+:func:`~mlctl.engine.training.train_candidate`; it returns the same unnumbered
+:class:`~mlctl.engine.training.Candidate`, and numbering stays the executor's job.
+
+The Job (:func:`~mlctl.providers.k8s_manifests.training_job_manifest`, named
+``train-<model>-<12 hex of the version identity>``) runs the hidden ``mlctl train-job`` in the
+provider's image: it trains in a scratch directory, stores the model and a copy of its run's
+files in the environment's S3 artifact store, and writes the candidate record (the same
+manifest ``plan --evaluate`` keeps: run id, metrics, gates, artifact uri/sha256/size,
+signature, the training spec and data fingerprints it used) to the result URI
+``s3://<bucket>/<prefix>/<env>/candidates/<model>/<identity>.json``. Apply waits for the Job's
+``Complete``/``Failed`` condition (``MLCTL_TRAINING_TIMEOUT`` seconds, default 3600), then
+accepts the result only if it names exactly the training spec and data apply planned, the
+artifact's bytes match their sha256 (downloaded through the store) and the run's files
+restore with matching sha256; gates are evaluated again against production of now. Anything
+else is an :class:`~mlctl.errors.MlctlError` naming the Job, and nothing is registered.
+
+Reruns converge: a finished Job whose result verifies is picked up without a new Job (an
+apply that crashed while waiting); a Job still running is waited for again; a failed Job, or
+``--replace``, deletes the old Job and submits a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlctl.errors import MlctlError
+from mlctl.spec.models import K8sProvider
+
+if TYPE_CHECKING:
+    from mlctl.engine.training import Candidate
+    from mlctl.spec.loader import EnvSpec
+
+DEFAULT_TIMEOUT = 3600.0
+POLL_SECONDS = 2.0
+Progress = Callable[[str], None]
+
+
+def training_provider(spec: EnvSpec) -> K8sProvider | None:
+    """The k8s provider ``providers.training`` names, or None when training is local."""
+    config = spec.providers.get(spec.config.providers.training)
+    return config if isinstance(config, K8sProvider) else None
+
+
+def is_remote(spec: EnvSpec) -> bool:
+    return training_provider(spec) is not None
+
+
+def timeout_seconds() -> float:
+    raw = os.environ.get("MLCTL_TRAINING_TIMEOUT")
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise MlctlError(f"MLCTL_TRAINING_TIMEOUT must be a number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise MlctlError("MLCTL_TRAINING_TIMEOUT must be positive")
+    return value
+
+
+def s3_store(spec: EnvSpec, store: Any) -> Any:
+    """The environment's artifact store, which must be S3: the Job's output must be readable
+    from wherever apply runs."""
+    from mlctl.providers.s3 import S3ArtifactStore
+
+    if not isinstance(store, S3ArtifactStore):
+        raise MlctlError(
+            f"training provider '{spec.config.providers.training}' runs a Kubernetes Job, whose "
+            "model must reach apply through object storage: set providers.artifacts to an s3 "
+            "provider (providers/<name>.yaml: {type: s3, bucket, ...})"
+        )
+    return store
+
+
+def result_uri(store: Any, model: str, identity: str) -> str:
+    """Where the Job writes the candidate record of ``model``'s version ``identity``."""
+    from mlctl.gitops.evaluate import manifest_key
+
+    key = manifest_key(model, identity)
+    return f"s3://{store.bucket}/{store.prefix}/{key}" if store.prefix else f"s3://{store.bucket}/{key}"
+
+
+class ResultReader:
+    """The S3 store seen the way :func:`mlctl.gitops.evaluate.reuse_candidate` reads it:
+    ``get_bytes(key)`` of a plain object under the store's prefix, and ``fetch`` (verified)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def key(self, key: str) -> str:
+        return f"{self.store.prefix}/{key}" if self.store.prefix else key
+
+    def get_bytes(self, key: str) -> bytes | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from mlctl.state.s3 import is_missing, s3_error
+
+        try:
+            response = self.store.client.get_object(Bucket=self.store.bucket, Key=self.key(key))
+            data: bytes = response["Body"].read()
+            return data
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise s3_error(exc, f"read s3://{self.store.bucket}/{self.key(key)}") from None
+        except BotoCoreError as exc:
+            raise s3_error(exc, f"read s3://{self.store.bucket}/{self.key(key)}") from None
+
+    def delete(self, key: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from mlctl.state.s3 import s3_error
+
+        try:
+            self.store.client.delete_object(Bucket=self.store.bucket, Key=self.key(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise s3_error(exc, f"delete s3://{self.store.bucket}/{self.key(key)}") from None
+
+    def fetch(self, artifact: Any) -> Path:
+        path: Path = self.store.fetch(artifact)
+        return path
+
+    def health(self, artifact: Any, *, deep: bool = False) -> Any:
+        return self.store.health(artifact, deep=deep)
+
+
+def _job_state(job: dict[str, Any] | None) -> str:
+    """absent | running | complete | failed"""
+    if job is None:
+        return "absent"
+    for condition in (job.get("status", {}) or {}).get("conditions", []) or []:
+        if condition.get("status") == "True" and condition.get("type") in ("Complete", "Failed"):
+            return "complete" if condition["type"] == "Complete" else "failed"
+    return "running"
+
+
+def _pick_up(
+    spec: EnvSpec,
+    name: str,
+    identity: str,
+    reader: ResultReader,
+    *,
+    training: dict[str, Any],
+    data: dict[str, str],
+    production_metrics: dict[str, float] | None,
+    where: str,
+    progress: Progress,
+) -> Candidate:
+    """The candidate the Job recorded, verified; MlctlError (naming ``where``) otherwise."""
+    from mlctl.gitops.evaluate import read_manifest, reuse_candidate
+
+    manifest = read_manifest(reader, name, identity)
+    uri = result_uri(reader.store, name, identity)
+    if manifest is None:
+        raise MlctlError(f"{where} finished but left no readable result at {uri}")
+    if manifest.get("training") != training:
+        raise MlctlError(
+            f"{where} trained another training spec than this apply planned (is its image "
+            f"built from the same commit?); result {uri} not registered"
+        )
+    if manifest.get("data") != data:
+        raise MlctlError(
+            f"{where} trained on other data than this apply planned (did a dataset change "
+            f"meanwhile?); result {uri} not registered"
+        )
+    notes: list[str] = []
+    candidate = reuse_candidate(
+        spec,
+        name,
+        identity,
+        store=reader,
+        training=training,
+        data=data,
+        production_metrics=production_metrics,
+        progress=notes.append,
+    )
+    if candidate is None:
+        why = notes[-1].split(";")[0] if notes else "it did not verify"
+        raise MlctlError(f"{where}: result {uri} refused: {why}")
+    candidate.notes = [f"trained by {where}"]
+    progress(f"{where}: result verified (artifact sha256 {candidate.artifact.sha256[:12]}…)")
+    return candidate
+
+
+def train_in_job(
+    spec: EnvSpec,
+    name: str,
+    identity: str,
+    *,
+    store: Any,
+    training: dict[str, Any],
+    data: dict[str, str],
+    production_metrics: dict[str, float] | None,
+    replace: bool = False,
+    progress: Progress = lambda _m: None,
+    client: Any = None,
+) -> Candidate:
+    """Train ``name``'s version ``identity`` as a Kubernetes Job; see the module contract."""
+    from mlctl.gitops.evaluate import manifest_key
+    from mlctl.providers.k8s import K8sTraining, job_name
+
+    provider = training_provider(spec)
+    if provider is None:
+        raise MlctlError(f"providers.training '{spec.config.providers.training}' is not a k8s provider")
+    reader = ResultReader(s3_store(spec, store))
+    runner = K8sTraining(spec, provider, client)
+    job = job_name(name, identity)
+    where = f"training job {provider.namespace}/{job}"
+
+    def pick_up() -> Candidate:
+        return _pick_up(
+            spec,
+            name,
+            identity,
+            reader,
+            training=training,
+            data=data,
+            production_metrics=production_metrics,
+            where=where,
+            progress=progress,
+        )
+
+    existing = runner.client.get("Job", provider.namespace, job)
+    state = _job_state(existing)
+    if state == "complete" and not replace and read_manifest_quiet(reader, name, identity):
+        progress(f"{where} already finished; picking up its result")
+        try:
+            return pick_up()
+        except MlctlError as exc:
+            progress(f"{exc}; running the job again")
+            state = "stale"
+    if state != "running" or replace:
+        if state != "absent":
+            progress(f"deleting the earlier {where} ({state})")
+            runner.client.delete("Job", provider.namespace, job)
+            _wait_gone(runner, provider.namespace, job, where)
+        reader.delete(manifest_key(name, identity))
+        runner.submit(name, identity=identity, result_uri=result_uri(reader.store, name, identity))
+        progress(f"submitted {where} (image {provider.image})")
+    else:
+        progress(f"{where} is already running; waiting for it")
+    timeout = timeout_seconds()
+    try:
+        runner.wait(job, timeout=timeout, poll=POLL_SECONDS)
+    except MlctlError as exc:
+        hint = f" (see: kubectl logs -n {provider.namespace} job/{job})"
+        raise MlctlError(f"{exc}{hint}; nothing was registered") from None
+    return pick_up()
+
+
+def read_manifest_quiet(reader: ResultReader, name: str, identity: str) -> bool:
+    from mlctl.gitops.evaluate import read_manifest
+
+    return read_manifest(reader, name, identity) is not None
+
+
+def _wait_gone(runner: Any, namespace: str, job: str, where: str, timeout: float = 120.0) -> None:
+    """A deleted Job lingers while its pods terminate (foreground deletion): wait it out."""
+    deadline = time.monotonic() + timeout
+    while runner.client.get("Job", namespace, job) is not None:
+        if time.monotonic() > deadline:
+            raise MlctlError(f"{where} was deleted but is still there after {timeout:.0f}s")
+        time.sleep(min(POLL_SECONDS, 1.0))
+
+
+# -- the Job's side ------------------------------------------------------------------------
+
+
+def run_job(spec: EnvSpec, name: str, identity: str, result: str, *, store: Any) -> dict[str, Any]:
+    """What ``mlctl train-job`` does inside the Job's pod: train ``name``'s current spec in a
+    scratch directory, store the model and its run's files in the S3 store, and write the
+    candidate record to ``result`` (which must be this version's result URI in that store).
+    Returns the record."""
+    import shutil
+    import tempfile
+
+    from mlctl.engine.training import train_candidate
+    from mlctl.gitops.evaluate import _store_candidate
+    from mlctl.gitops.git import current_actor, git_info
+    from mlctl.ml.tracking import RunStore
+    from mlctl.plan.resources import desired_resources
+    from mlctl.providers.data import dataset_fingerprint
+
+    s3 = s3_store(spec, store)
+    if name not in spec.config.models:
+        raise MlctlError(f"model '{name}' is not defined in environment '{spec.name}'")
+    expected = result_uri(s3, name, identity)
+    if result != expected:
+        raise MlctlError(f"--result must be {expected} (this version's result in the artifact store)")
+    desired = desired_resources(spec.config, spec.placeholders)[f"model_version.{name}"]
+    data: dict[str, str] = {}
+    for address in desired.depends_on:
+        if not address.startswith("dataset."):
+            continue
+        dataset = address.split(".", 1)[1]
+        found = dataset_fingerprint(spec, spec.config.datasets[dataset])
+        if found is None:
+            raise MlctlError(f"dataset.{dataset}: {spec.config.datasets[dataset].path} not found")
+        data[dataset] = found
+    scratch = Path(tempfile.mkdtemp(prefix="mlctl-train-job-"))
+    try:
+        runs_root = scratch / "runs"
+        actor = current_actor(spec.repo)
+        git = git_info(spec.repo)
+        candidate = train_candidate(
+            spec,
+            name,
+            store=s3,
+            runs_root=runs_root,
+            data_fingerprints=data,
+            production_metrics=None,  # apply evaluates the gates again against production of now
+            git=git,
+            actor=actor,
+            progress=lambda message: print(f"{name}: {message}", flush=True),
+        )
+        runs = RunStore(runs_root)
+        record = runs.get_run(candidate.run_id)
+        record.tags.update(
+            {"purpose": "training-job", "identity": identity, "job": os.environ.get("HOSTNAME", "")}
+        )
+        runs._write(record)
+        manifest = _store_candidate(
+            spec,
+            s3,
+            runs_root,
+            name,
+            identity,
+            candidate,
+            {
+                "training": desired.spec,
+                "data": data,
+                "gates": [g.model_dump(mode="json") for g in candidate.gates],
+                "git_commit": git.commit,
+                "actor": actor,
+                "trained_by": "training-job",
+            },
+        )
+        return json.loads(json.dumps(manifest))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
