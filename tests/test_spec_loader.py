@@ -237,7 +237,6 @@ def test_empty_provider_file_and_missing_local_default(repo: Path) -> None:
 
 
 def test_thousand_models_load_fast(tmp_path: Path) -> None:
-    import time
 
     env = tmp_path / "environments" / "big"
     env.mkdir(parents=True)
@@ -264,9 +263,6 @@ def test_thousand_models_load_fast(tmp_path: Path) -> None:
     for name, lines in (("d", data), ("f", views), ("m", models), ("e", endpoints),
                         ("n", monitors)):  # fmt: skip
         (env / f"{name}.yaml").write_text("\n".join(lines) + "\n")
-    load_environment(tmp_path, "big")  # warm up
-    start = time.perf_counter()
+    # Timing lives in benchmarks/plan_scale.py; here: a large environment loads completely.
     spec = load_environment(tmp_path, "big")
-    elapsed = time.perf_counter() - start
     assert len(spec.config.models) == 1000
-    assert elapsed < 3.0  # ~0.5 s on a busy 2-core CI box; generous against flakiness
