@@ -118,12 +118,12 @@ def test_missing_features_without_entity_key_is_422(client: TestClient) -> None:
     assert {"avg_order_value", "days_since_last_order"} <= fields
 
 
-def test_entity_key_only_never_500(client: TestClient) -> None:
-    """Features come from the online store when one exists, else 422 says they are required."""
+def test_entity_key_only_with_expired_online_values_is_a_clear_422(client: TestClient) -> None:
+    """The example's snapshots are older than the view's ttl: the store withholds them and the
+    answer names the feature and why, instead of predicting on stale or imputed values."""
     r = client.post("/predict", json={"customer_id": "C000001"})
-    assert r.status_code in (200, 422, 503), r.text
-    if r.status_code == 422:
-        assert "total_orders_30d" in r.text
+    assert r.status_code == 422, r.text
+    assert "total_orders_30d" in r.text
 
 
 def test_health_ready_model(client: TestClient) -> None:
@@ -250,3 +250,29 @@ def test_unknown_model_is_a_user_error(applied: Path) -> None:
 
     with pytest.raises(MlctlError, match="did you mean 'churn-predictor'"):
         create_app(applied, "dev", "churn-predicter")
+
+
+def test_entity_key_only_reads_fresh_online_features(applied: Path) -> None:
+    """A request with only the entity key is answered from the online store, with the same
+    prediction as when the client sends the stored feature values itself."""
+    from datetime import UTC, datetime, timedelta
+
+    from conftest import invoke
+
+    fresh = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    values = {"total_orders_30d": 7, "avg_order_value": 42.5, "days_since_last_order": 3,
+              "support_tickets_90d": 4, "login_frequency_7d": 6}  # fmt: skip
+    with (applied / "data" / "customer_activity.csv").open("a") as handle:
+        handle.write(f"C000001,{fresh},7,42.5,3,4,6\n")
+    result = invoke(applied, "apply", "-e", "dev", "--auto-approve")
+    assert result.exit_code == 0, result.output
+    assert "materialize" in result.output
+    app = create_app(applied, "dev", "churn-predictor", token=None, flush_interval=0.05)
+    with TestClient(app) as c:
+        by_key = c.post("/predict", json={"customer_id": "C000001"})
+        assert by_key.status_code == 200, by_key.text
+        explicit = c.post("/predict", json={"customer_id": "C000001", **values})
+        assert explicit.status_code == 200, explicit.text
+        assert by_key.json()["probability"] == explicit.json()["probability"]
+        unknown = c.post("/predict", json={"customer_id": "NOBODY"})
+        assert unknown.status_code == 422 and "NOBODY" in unknown.text
