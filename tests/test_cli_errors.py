@@ -244,3 +244,22 @@ def test_missing_data_file(applied: Path) -> None:
         r"data\.yaml:\d+: dataset\.churn_outcomes: data/churn_outcomes\.csv not found",
         result.stderr,
     )
+
+
+def test_unwritable_plan_out_is_a_user_error(applied: Path) -> None:
+    for out in (applied / "state", Path("/proc/no/such/place.plan")):
+        result = invoke(applied, "plan", "-e", "dev", "--out", str(out))
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith(f"Error: cannot write the plan to {out}"), result.stderr
+
+
+def test_a_secret_in_a_path_is_not_printed(applied: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLCTL_TEST_FILE", "s3cr3t-name")
+    path = applied / D / "data.yaml"
+    path.write_text(
+        path.read_text().replace("path: data/churn_outcomes.csv", "path: data/${MLCTL_TEST_FILE}.csv")
+    )
+    for command in (["plan", "-e", "dev"], ["apply", "-e", "dev", "--auto-approve"]):
+        result = invoke(applied, *command)
+        assert result.exit_code == 1
+        assert "${MLCTL_TEST_FILE}" in result.stderr and "s3cr3t" not in result.output

@@ -35,7 +35,7 @@ def redis_server() -> Iterator[int]:
     """A throwaway redis-server on 127.0.0.1 (no persistence); yields its port."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        pytest.fail("redis-server is not installed (apt-get install redis-server); .ci/run installs it")
     port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kmock
 import pytest
 
 from conftest import edit, invoke
@@ -23,8 +24,6 @@ from mlctl.errors import MlctlError
 from mlctl.providers.k8s import K8sServing, K8sTraining
 from mlctl.spec.models import Autoscale, Endpoint, K8sProvider
 from mlctl.state.document import Artifact
-
-kmock = pytest.importorskip("kmock")
 
 
 class ApplyingEmulator(kmock.KubernetesEmulator):  # type: ignore[misc,name-defined]

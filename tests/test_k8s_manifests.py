@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -21,8 +22,6 @@ from mlctl.providers.k8s import (
 )
 from mlctl.spec.models import Autoscale, Endpoint, K8sProvider
 from mlctl.state.document import Artifact
-
-kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
 # Pinned: the oldest release we support and a current one.
 K8S_VERSIONS = ("1.29.0", "1.33.0")

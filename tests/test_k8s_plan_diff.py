@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import kmock  # noqa: F401  (a dev extra: the in-memory Kubernetes API emulator)
 import pytest
 
 import test_k8s_client
 from conftest import edit, invoke, state_of
 from test_k8s_client import EmulatorThread
 
-pytest.importorskip("kmock")
 emulator = test_k8s_client.emulator  # fixtures: kmock's emulator, KUBECONFIG pointing at it
 kube = test_k8s_client.kube
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kmock  # noqa: F401  (a dev extra: the in-memory Kubernetes API emulator)
 import pytest
 
 import seaweed
@@ -25,7 +26,6 @@ from mlctl.state.document import Artifact
 from seaweed import Seaweed, fresh_bucket
 from test_k8s_client import EmulatorThread, patch_object
 
-pytest.importorskip("kmock")
 emulator = test_k8s_client.emulator  # fixtures: kmock's emulator, KUBECONFIG pointing at it
 kube = test_k8s_client.kube
 pytestmark = pytest.mark.slow

@@ -341,3 +341,13 @@ def test_new_data_waits_for_min_new_rows(applied: Path) -> None:
     plan = plan_json(applied)
     change = next(c for c in plan["resource_changes"] if c["address"] == "model_version.churn-predictor")
     assert change["actions"] == ["train"] and change["reason"] == "data changed: churn_labels"
+
+
+def test_unreadable_current_data_is_a_user_error_and_changes_no_state(applied: Path) -> None:
+    bad = applied / "not-a-table.csv"
+    bad.write_bytes(b"\x00\x01 not, a\n table \xff\n")
+    before = (applied / "state" / "dev.json").read_bytes()
+    result = run(applied, "churn-drift", "--current", str(bad))
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "churn-drift" in result.stderr
+    assert (applied / "state" / "dev.json").read_bytes() == before

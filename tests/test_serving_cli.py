@@ -38,3 +38,17 @@ def test_command_module_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_busy_port_is_a_user_error(applied: Path) -> None:
+    import socket
+
+    from conftest import invoke
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke(applied, "serve", "churn-predictor", "-e", "dev", "--port", str(port))
+    assert result.exit_code == 1, result.output
+    assert f"cannot serve on 127.0.0.1:{port}: the port is in use" in result.stderr

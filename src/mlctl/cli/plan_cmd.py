@@ -11,7 +11,7 @@ import click
 from mlctl.engine.reality import ProviderReality
 from mlctl.engine.workspace import open_workspace
 from mlctl.errors import MlctlError
-from mlctl.plan.model import Plan
+from mlctl.plan.model import Plan, check_writable
 from mlctl.plan.planner import make_plan
 from mlctl.plan.render import RENDERERS, plan_json
 
@@ -74,6 +74,8 @@ def run(
         raise MlctlError(
             "Missing option '-e' / '--env': plan needs an environment (or --changed for every changed one)"
         )
+    if out:
+        check_writable(Path(out))
     plan = _one(repo, env, targets=targets, replace=replace, refresh=refresh, evaluate=evaluate)
     if fmt == "markdown":
         from mlctl.gitops.comment import Report, build_comment

@@ -5,6 +5,7 @@ Light at import: uvicorn, FastAPI and scikit-learn are imported only when the co
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -72,6 +73,7 @@ def run(
         options["http"] = "httptools"
     except ImportError:
         pass
+    _check_port(host, port)
     click.echo(
         f"serving {model} ({stage}) of {env} on http://{host}:{port} with {workers} worker(s); "
         "following the state (Ctrl+C to stop)",
@@ -83,6 +85,25 @@ def run(
         from mlctl.serving.app import app_from_env
 
         uvicorn.run(app_from_env(), **options)  # type: ignore[arg-type]
+
+
+def _check_port(host: str, port: int) -> None:
+    """MlctlError when ``host:port`` cannot be bound (in use, or not an address of this host),
+    instead of uvicorn's start-up failure (exit 3, several log lines)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise MlctlError(f"cannot serve on {host}:{port}: {exc}") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise MlctlError(f"cannot serve on {host}:{port}: {reason}") from None
 
 
 @click.command("serve")

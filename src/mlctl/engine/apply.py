@@ -102,7 +102,8 @@ class Executor:
 
             found = dataset_fingerprint(self.spec, self.env.datasets[dataset])
             if found is None:
-                raise MlctlError(f"dataset.{dataset}: {self.env.datasets[dataset].path} not found")
+                shown = self.spec.display(f"datasets.{dataset}.path", self.env.datasets[dataset].path)
+                raise MlctlError(f"dataset.{dataset}: {shown} not found")
             self.fingerprints[dataset] = found
         return self.fingerprints[dataset]
 

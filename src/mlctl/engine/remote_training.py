@@ -304,7 +304,8 @@ def run_job(spec: EnvSpec, name: str, identity: str, result: str, *, store: Any)
         dataset = address.split(".", 1)[1]
         found = dataset_fingerprint(spec, spec.config.datasets[dataset])
         if found is None:
-            raise MlctlError(f"dataset.{dataset}: {spec.config.datasets[dataset].path} not found")
+            shown = spec.display(f"datasets.{dataset}.path", spec.config.datasets[dataset].path)
+            raise MlctlError(f"dataset.{dataset}: {shown} not found")
         data[dataset] = found
     scratch = Path(tempfile.mkdtemp(prefix="mlctl-train-job-"))
     try:

@@ -116,6 +116,11 @@ def run_monitors(
             )
             continue
         run.results.append(evaluate(ws.spec, name, state, now, current))
+    if current is not None:
+        # Data the user pointed at could not be used: a user error, so nothing is recorded.
+        failed = [r for r in run.results if r.status == "error"]
+        if failed:
+            raise MlctlError("; ".join(f"{r.name}: {r.summary}" for r in failed))
 
     with locked(ws.backend, "monitor", ws.env):
         fresh = ws.backend.read() or State(environment=ws.env)

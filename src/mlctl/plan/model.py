@@ -9,6 +9,7 @@ number, its metrics) are listed in ``after_unknown``.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,18 @@ SYMBOLS: dict[str, str] = {
     "rollback": "<",
     "materialize": "=",
 }
+
+
+def check_writable(path: Path) -> None:
+    """MlctlError unless a file can be created or replaced at ``path`` (checked before planning,
+    so a bad ``--out`` fails fast instead of after the plan is printed)."""
+    if path.is_dir():
+        raise MlctlError(f"cannot write the plan to {path}: it is a directory (give a file name)")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise MlctlError(f"cannot write the plan to {path}: {parent} is not a writable directory")
 
 
 class ResourceChange(BaseModel):
@@ -117,9 +130,16 @@ class Plan(BaseModel):
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False) + "\n"
 
     def save(self, path: Path) -> None:
-        """Write the plan as JSON (no secrets: specs hold ``${VAR}`` placeholders only)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json())
+        """Write the plan as JSON (no secrets: specs hold ``${VAR}`` placeholders only).
+
+        MlctlError when ``path`` cannot be written (a directory, no permission ...).
+        """
+        check_writable(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(self.to_json())
+        except OSError as exc:
+            raise MlctlError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
 
     @classmethod
     def load(cls, path: Path) -> Plan:

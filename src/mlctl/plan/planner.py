@@ -89,8 +89,10 @@ class _Planner:
             found = self.reality.dataset_fingerprint(name, dataset)
             if found is None:
                 where = _where(self.spec, f"datasets.{name}.path")
-                self.errors.append(f"{where}dataset.{name}: {dataset.path} not found")
+                shown = self.spec.display(f"datasets.{name}.path", dataset.path)
+                self.errors.append(f"{where}dataset.{name}: {shown} not found")
             elif recorded and found != recorded:
+                shown_path = self.spec.display(f"datasets.{name}.path", dataset.path)
                 self.drift.append(
                     ResourceChange(
                         address=f"dataset.{name}",
@@ -99,7 +101,7 @@ class _Planner:
                         actions=["update"],
                         before={"fingerprint": recorded},
                         after={"fingerprint": found},
-                        reason=f"the data at {dataset.path} changed since the last apply",
+                        reason=f"the data at {shown_path} changed since the last apply",
                     )
                 )
             self.fingerprints[name] = found
