@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from mlctl.errors import MlctlError
 from mlctl.features.online import OnlineStore, entity_key, key_part, online_store
+from mlctl.plan.resources import schema_hash, view_schema
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from mlctl.spec.loader import EnvSpec
-    from mlctl.spec.models import Environment
 
 __all__ = [
     "MaterializeResult",
@@ -47,24 +47,6 @@ __all__ = [
 ]
 
 MAX_WINDOWS = 100
-
-
-def view_schema(env: Environment, name: str) -> dict[str, Any]:
-    """What the online records of a view depend on besides data: a change means rebuild."""
-    view = env.feature_views[name]
-    source = env.datasets.get(view.source)
-    return {
-        "source": view.source,
-        "timestamp": source.timestamp if source else None,
-        "join_keys": [env.entities[e].join_key for e in view.entities if e in env.entities],
-        "features": dict(view.features),
-    }
-
-
-def schema_hash(schema: dict[str, Any]) -> str:
-    from mlctl.plan.resources import canonical_hash
-
-    return canonical_hash(schema)
 
 
 def iso(ns: int | None) -> str | None:

@@ -19,7 +19,14 @@ from mlctl.ml.gates import describe_gates
 from mlctl.plan.diff import describe, short
 from mlctl.plan.model import UNKNOWN, Plan, ResourceChange
 from mlctl.plan.refresh import Reality
-from mlctl.plan.resources import Desired, canonical_hash, desired_resources, sort_key
+from mlctl.plan.resources import (
+    Desired,
+    canonical_hash,
+    desired_resources,
+    schema_hash,
+    sort_key,
+    view_schema,
+)
 from mlctl.plan.stages import StageTarget, resolve
 from mlctl.plan.triggers import (
     Due,
@@ -428,8 +435,6 @@ class _Planner:
 
     def plan_feature_view(self, d: Desired) -> None:
         """Config diff plus materialization of online views (see mlctl.features.materialize)."""
-        from mlctl.features.materialize import schema_hash, view_schema
-
         prev = self.state.resources.get(d.address)
         view = self.env.feature_views[d.name]
         status = prev.status if prev else {}

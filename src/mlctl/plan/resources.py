@@ -53,6 +53,24 @@ def dump(model: Any) -> dict[str, Any]:
     return dict(model.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
+def view_schema(env: Environment, name: str) -> dict[str, Any]:
+    """What the online records of a feature view depend on besides data (source, timestamp,
+    join keys, feature types): a change means the online view is rebuilt."""
+    view = env.feature_views[name]
+    source = env.datasets.get(view.source)
+    return {
+        "source": view.source,
+        "timestamp": source.timestamp if source else None,
+        "join_keys": [env.entities[e].join_key for e in view.entities if e in env.entities],
+        "features": dict(view.features),
+    }
+
+
+def schema_hash(schema: dict[str, Any]) -> str:
+    """The identity of a :func:`view_schema`, as recorded in state and the online store."""
+    return canonical_hash(schema)
+
+
 def address_type(address: str) -> str:
     """The resource type of an address (``stage.m.production`` -> ``stage``)."""
     return address.split(".", 1)[0]
