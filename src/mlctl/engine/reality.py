@@ -25,6 +25,20 @@ class ProviderReality:
     def artifact_health(self, artifact: Artifact) -> ArtifactHealth:
         return self._store.health(artifact)
 
+    def endpoint_manifests(
+        self, name: str, endpoint: Endpoint, version: int | str, artifact: Artifact
+    ) -> str | None:
+        from mlctl.spec.models import K8sProvider
+
+        provider = self.spec.providers.get(endpoint.provider)
+        if not isinstance(provider, K8sProvider):
+            return None
+        from mlctl.providers.k8s_manifests import endpoint_manifests, to_yaml
+
+        return to_yaml(
+            endpoint_manifests(self.spec.name, name, endpoint, provider, version=version, artifact=artifact)
+        )
+
     def endpoint_live(self, name: str, endpoint: Endpoint) -> dict[str, Any] | None:
         from mlctl.providers import serving
 

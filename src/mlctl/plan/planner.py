@@ -394,30 +394,19 @@ class _Planner:
         is not on a k8s provider, has nothing to serve, or renders the same bytes."""
         import difflib
 
-        from mlctl.spec.models import K8sProvider
-
-        provider = self.spec.providers.get(d.spec.get("provider", ""))
-        if not isinstance(provider, K8sProvider) or want is None:
-            return []
-        from mlctl.providers.k8s_manifests import endpoint_manifests, to_yaml
         from mlctl.state.document import Artifact
 
+        if self.reality is None or want is None:
+            return []
         artifact: Artifact | None = None
         if want != UNKNOWN:
             version = self.registry(d.spec["model"]).get(want)
             artifact = version.artifact if version is not None else None
         if artifact is None:
             artifact = Artifact(uri=UNKNOWN, sha256=UNKNOWN, size=0)
-        planned = to_yaml(
-            endpoint_manifests(
-                self.spec.name,
-                d.name,
-                self.env.endpoints[d.name],
-                provider,
-                version=want,
-                artifact=artifact,
-            )
-        )
+        planned = self.reality.endpoint_manifests(d.name, self.env.endpoints[d.name], want, artifact)
+        if planned is None:
+            return []
         status = prev.status if prev is not None else {}
         applied = status.get("manifests") if status.get("provider") == "k8s" else None
         before = applied if isinstance(applied, str) else ""

@@ -28,3 +28,10 @@ class Reality(Protocol):
     def endpoint_live(self, name: str, endpoint: Endpoint) -> dict[str, Any] | None:
         """What the endpoint serves now, or None when the provider cannot tell."""
         ...
+
+    def endpoint_manifests(
+        self, name: str, endpoint: Endpoint, version: int | str, artifact: Artifact
+    ) -> str | None:
+        """The manifests the endpoint's provider would apply for ``version`` (deterministic
+        text), or None when its provider has none (local serving). Pure: no I/O."""
+        ...
