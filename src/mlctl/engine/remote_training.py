@@ -85,52 +85,7 @@ def result_uri(store: Any, model: str, identity: str) -> str:
     """Where the Job writes the candidate record of ``model``'s version ``identity``."""
     from mlctl.gitops.evaluate import manifest_key
 
-    key = manifest_key(model, identity)
-    return f"s3://{store.bucket}/{store.prefix}/{key}" if store.prefix else f"s3://{store.bucket}/{key}"
-
-
-class ResultReader:
-    """The S3 store seen the way :func:`mlctl.gitops.evaluate.reuse_candidate` reads it:
-    ``get_bytes(key)`` of a plain object under the store's prefix, and ``fetch`` (verified)."""
-
-    def __init__(self, store: Any) -> None:
-        self.store = store
-
-    def key(self, key: str) -> str:
-        return f"{self.store.prefix}/{key}" if self.store.prefix else key
-
-    def get_bytes(self, key: str) -> bytes | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from mlctl.state.s3 import is_missing, s3_error
-
-        try:
-            response = self.store.client.get_object(Bucket=self.store.bucket, Key=self.key(key))
-            data: bytes = response["Body"].read()
-            return data
-        except ClientError as exc:
-            if is_missing(exc):
-                return None
-            raise s3_error(exc, f"read s3://{self.store.bucket}/{self.key(key)}") from None
-        except BotoCoreError as exc:
-            raise s3_error(exc, f"read s3://{self.store.bucket}/{self.key(key)}") from None
-
-    def delete(self, key: str) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from mlctl.state.s3 import s3_error
-
-        try:
-            self.store.client.delete_object(Bucket=self.store.bucket, Key=self.key(key))
-        except (ClientError, BotoCoreError) as exc:
-            raise s3_error(exc, f"delete s3://{self.store.bucket}/{self.key(key)}") from None
-
-    def fetch(self, artifact: Any) -> Path:
-        path: Path = self.store.fetch(artifact)
-        return path
-
-    def health(self, artifact: Any, *, deep: bool = False) -> Any:
-        return self.store.health(artifact, deep=deep)
+    return f"s3://{store.bucket}/{store.object_key(manifest_key(model, identity))}"
 
 
 def _job_state(job: dict[str, Any] | None) -> str:
@@ -147,7 +102,7 @@ def _pick_up(
     spec: EnvSpec,
     name: str,
     identity: str,
-    reader: ResultReader,
+    store: Any,
     *,
     training: dict[str, Any],
     data: dict[str, str],
@@ -158,8 +113,8 @@ def _pick_up(
     """The candidate the Job recorded, verified; MlctlError (naming ``where``) otherwise."""
     from mlctl.gitops.evaluate import read_manifest, reuse_candidate
 
-    manifest = read_manifest(reader, name, identity)
-    uri = result_uri(reader.store, name, identity)
+    manifest = read_manifest(store, name, identity)
+    uri = result_uri(store, name, identity)
     if manifest is None:
         raise MlctlError(f"{where} finished but left no readable result at {uri}")
     if manifest.get("training") != training:
@@ -177,7 +132,7 @@ def _pick_up(
         spec,
         name,
         identity,
-        store=reader,
+        store=store,
         training=training,
         data=data,
         production_metrics=production_metrics,
@@ -211,7 +166,7 @@ def train_in_job(
     provider = training_provider(spec)
     if provider is None:
         raise MlctlError(f"providers.training '{spec.config.providers.training}' is not a k8s provider")
-    reader = ResultReader(s3_store(spec, store))
+    store = s3_store(spec, store)
     runner = K8sTraining(spec, provider, client)
     job = job_name(name, identity)
     where = f"training job {provider.namespace}/{job}"
@@ -221,7 +176,7 @@ def train_in_job(
             spec,
             name,
             identity,
-            reader,
+            store,
             training=training,
             data=data,
             production_metrics=production_metrics,
@@ -231,7 +186,7 @@ def train_in_job(
 
     existing = runner.client.get("Job", provider.namespace, job)
     state = _job_state(existing)
-    if state == "complete" and not replace and read_manifest_quiet(reader, name, identity):
+    if state == "complete" and not replace and read_manifest_quiet(store, name, identity):
         progress(f"{where} already finished; picking up its result")
         try:
             return pick_up()
@@ -243,8 +198,8 @@ def train_in_job(
             progress(f"deleting the earlier {where} ({state})")
             runner.client.delete("Job", provider.namespace, job)
             _wait_gone(runner, provider.namespace, job, where)
-        reader.delete(manifest_key(name, identity))
-        runner.submit(name, identity=identity, result_uri=result_uri(reader.store, name, identity))
+        store.delete(manifest_key(name, identity))
+        runner.submit(name, identity=identity, result_uri=result_uri(store, name, identity))
         progress(f"submitted {where} (image {provider.image})")
     else:
         progress(f"{where} is already running; waiting for it")
@@ -257,10 +212,10 @@ def train_in_job(
     return pick_up()
 
 
-def read_manifest_quiet(reader: ResultReader, name: str, identity: str) -> bool:
+def read_manifest_quiet(store: Any, name: str, identity: str) -> bool:
     from mlctl.gitops.evaluate import read_manifest
 
-    return read_manifest(reader, name, identity) is not None
+    return read_manifest(store, name, identity) is not None
 
 
 def _wait_gone(runner: Any, namespace: str, job: str, where: str, timeout: float = 120.0) -> None:

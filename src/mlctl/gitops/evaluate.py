@@ -119,23 +119,9 @@ def _put_bytes(store: Any, payload: bytes, key: str) -> Artifact:
         return artifact
 
 
-def _get_bytes(store: Any, key: str) -> bytes | None:
-    """The bytes stored under ``key``, or None. Stores may offer ``get_bytes(key)``; the local
-    store is read from its directory."""
-    getter = getattr(store, "get_bytes", None)
-    if callable(getter):
-        data = getter(key)
-        return data if isinstance(data, bytes) else None
-    base = getattr(store, "base", None)
-    if isinstance(base, Path):
-        path = base / key
-        return path.read_bytes() if path.is_file() else None
-    return None
-
-
 def read_manifest(store: Any, model: str, identity: str) -> dict[str, Any] | None:
     """The manifest of ``model``'s candidate ``identity``, or None if absent or unreadable."""
-    raw = _get_bytes(store, manifest_key(model, identity))
+    raw: bytes | None = store.get_bytes(manifest_key(model, identity))
     if raw is None:
         return None
     try:

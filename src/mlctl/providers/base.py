@@ -29,6 +29,10 @@ class ArtifactStore(Protocol):
         """
         ...
 
+    def get_bytes(self, key: str) -> bytes | None:
+        """A small plain object stored under ``key`` (candidate manifests), or None."""
+        ...
+
     def health(self, artifact: Artifact, *, deep: bool = False) -> ArtifactHealth:
         """Whether the stored bytes still match the recorded sha256. May use cheap evidence
         (size, mtime, ETag) unless ``deep``; never downloads for a plan."""

@@ -91,6 +91,11 @@ class LocalArtifactStore:
             return "ok"
         return "ok" if sha256_file(path) == artifact.sha256 else "tampered"
 
+    def get_bytes(self, key: str) -> bytes | None:
+        """The plain file stored under ``key`` (manifests, results), or None if absent."""
+        path = self.base / key
+        return path.read_bytes() if path.is_file() else None
+
     def copy_tree(self, source: Path, key: str) -> None:
         """Copy a directory of run files (plots, profiles) under ``key``, replacing it."""
         target = self.base / key

@@ -98,7 +98,7 @@ class S3ArtifactStore:
 
         digest = sha256_file(source)
         size = source.stat().st_size
-        object_key = f"{self.prefix}/{key}" if self.prefix else key
+        object_key = self.object_key(key)
         uri = f"s3://{self.bucket}/{object_key}"
         try:
             with source.open("rb") as body:
@@ -112,6 +112,35 @@ class S3ArtifactStore:
         except (ClientError, BotoCoreError) as exc:
             raise s3_error(exc, f"upload artifact {uri}") from None
         return Artifact(uri=uri, sha256=digest, size=size)
+
+    def object_key(self, key: str) -> str:
+        """The bucket key of a store-relative ``key`` (under the store's prefix)."""
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def get_bytes(self, key: str) -> bytes | None:
+        """The plain object stored under ``key`` (manifests, results), or None if absent."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        where = f"read s3://{self.bucket}/{self.object_key(key)}"
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))
+            data: bytes = response["Body"].read()
+            return data
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise s3_error(exc, where) from None
+        except BotoCoreError as exc:
+            raise s3_error(exc, where) from None
+
+    def delete(self, key: str) -> None:
+        """Remove the object under ``key``; an absent object is not an error."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise s3_error(exc, f"delete s3://{self.bucket}/{self.object_key(key)}") from None
 
     def _head(self, uri: str) -> dict[str, Any] | None:
         from botocore.exceptions import BotoCoreError, ClientError
