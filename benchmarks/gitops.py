@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlctl.gitops.comment import Report, build_comment
+from mlctl.plan.comment import Report, build_comment
 from mlctl.plan.model import Plan, ResourceChange
 
 

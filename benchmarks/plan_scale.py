@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlctl.engine.workspace import open_workspace
 from mlctl.plan.planner import version_identity
 from mlctl.plan.resources import desired_resources
 from mlctl.state.document import Artifact, ModelVersion, ResourceState, State
 from mlctl.state.local import LocalBackend
+from mlctl.workspace import open_workspace
 
 MLCTL = str(Path(sys.executable).with_name("mlctl"))
 CSV = "customer_id,event_timestamp,orders,value\nC1,2026-01-01T00:00:00Z,3,10.5\n"

@@ -313,7 +313,7 @@ def test_plan_imports_no_pandas_for_feature_views(tmp_path: Path) -> None:
 
     root = write_repo(tmp_path, ROWS)
     code = (
-        "import sys; from pathlib import Path; from mlctl.engine.workspace import open_workspace;"
+        "import sys; from pathlib import Path; from mlctl.workspace import open_workspace;"
         "from mlctl.plan.planner import make_plan;"
         f"ws = open_workspace(Path({str(root)!r}), 'dev'); p = make_plan(ws.spec, None, None);"
         "print([c.address for c in p.resource_changes if 'materialize' in c.actions],"

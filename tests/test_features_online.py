@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from binaries import redis_server_binary
 
+from binaries import redis_server_binary
 from mlctl.errors import MlctlError
 from mlctl.features.online import RedisOnlineStore, SQLiteOnlineStore, entity_key
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import edit, invoke
-from mlctl.gitops.comment import LIMIT, MARKER, Report, build_comment
+from mlctl.plan.comment import LIMIT, MARKER, Report, build_comment
 from mlctl.plan.model import UNKNOWN, Plan, ResourceChange
 from mlctl.plan.render import render_markdown
 

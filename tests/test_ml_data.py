@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from mlctl.errors import MlctlError
-from mlctl.ml.checks import run_checks
-from mlctl.ml.data import read_table
+from mlctl.ml.datachecks import run_checks
 from mlctl.ml.fingerprint import fingerprint_file
+from mlctl.ml.tables import read_table
 from mlctl.spec.models import Dataset
 
 CSV = """customer_id,event_timestamp,total_orders_30d,avg_order_value,plan,premium

@@ -14,7 +14,7 @@ import pytest
 
 from mlctl.errors import MlctlError
 from mlctl.ml import train as train_module
-from mlctl.ml.evaluate import evaluate
+from mlctl.ml.metrics import evaluate
 from mlctl.ml.plots import confusion_matrix_png, feature_importance_png
 from mlctl.ml.profile import reference_profile, reference_sample
 from mlctl.ml.train import build_pipeline, load_estimator, prepare_target, train

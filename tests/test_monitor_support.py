@@ -91,7 +91,7 @@ def _plain(value: Any) -> Any:
 
 
 def test_log_format_round_trips_through_the_serving_reader(applied: Path) -> None:
-    from mlctl.serving.predlog import read_predictions
+    from mlctl.providers.predlog import read_predictions
 
     rows = activity_rows(applied, 50)
     write_log(applied, rows)

@@ -10,7 +10,7 @@ import seaweed
 from mlctl.errors import MlctlError
 from mlctl.providers.local import sha256_file
 from mlctl.providers.s3 import S3ArtifactStore, s3_download, s3_fingerprint
-from mlctl.state.s3 import s3_client
+from mlctl.s3client import s3_client
 from seaweed import Seaweed, fresh_bucket
 
 s3_server = seaweed.s3_server  # the session's SeaweedFS (a fixture)

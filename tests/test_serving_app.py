@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from mlctl.providers.predlog import prediction_log_dir, read_predictions
 from mlctl.serving.app import create_app
-from mlctl.serving.predlog import prediction_log_dir, read_predictions
 from mlctl.state.document import State
 from test_serving_helpers import ROW
 

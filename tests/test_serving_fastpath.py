@@ -8,7 +8,7 @@ import pytest
 
 from mlctl.ml.train import build_pipeline
 from mlctl.serving.fastpath import PipelinePredictor, compile_pipeline, same_predictions
-from mlctl.serving.loader import choose_predictor
+from mlctl.serving.follower import choose_predictor
 
 TYPES = {"n_int": "int", "n_float": "float", "flag": "bool", "plan": "string", "seen": "datetime"}
 

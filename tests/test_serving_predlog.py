@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mlctl.serving.predlog import PredictionLogWriter, prediction_log_dir, read_predictions
+from mlctl.providers.predlog import PredictionLogWriter, prediction_log_dir, read_predictions
 
 
 def _record(i: int, ts: datetime) -> dict:

@@ -20,9 +20,9 @@ import pytest
 
 import mlctl
 from mlctl.errors import LockError, MlctlError, StateConflictError
+from mlctl.files import atomic_write
 from mlctl.state import LocalBackend, LockInfo, State, persist
 from mlctl.state.document import ResourceState
-from mlctl.state.local import atomic_write
 
 SRC = str(Path(mlctl.__file__).resolve().parents[1])
 

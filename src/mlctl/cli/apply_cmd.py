@@ -11,7 +11,6 @@ import click
 from mlctl.cli.output import Progress
 from mlctl.engine.apply import Executor
 from mlctl.engine.reality import ProviderReality
-from mlctl.engine.workspace import open_workspace
 from mlctl.errors import ApplyError, MlctlError
 from mlctl.gitops.git import current_actor, git_info
 from mlctl.plan.model import Plan
@@ -19,6 +18,7 @@ from mlctl.plan.planner import make_plan
 from mlctl.plan.render import render_text
 from mlctl.state.backend import locked
 from mlctl.state.document import State
+from mlctl.workspace import open_workspace
 
 
 def _confirm(env: str) -> None:

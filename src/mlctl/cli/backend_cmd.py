@@ -34,8 +34,8 @@ def source_backend(repo: Path, env: str, source: str | None) -> object:
 
 def migrate(repo: Path, env: str, source: str | None) -> str:
     """Copy the state of ``env`` from ``source`` to the configured backend; return a summary."""
-    from mlctl.engine.workspace import open_workspace
     from mlctl.state.backend import StateBackend, locked
+    from mlctl.workspace import open_workspace
 
     ws = open_workspace(repo, env)
     target = ws.backend

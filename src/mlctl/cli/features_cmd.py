@@ -30,8 +30,8 @@ def command() -> None:
 def list_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
     """Feature views with their ttl, online status, watermark and online entity count."""
     from mlctl.cli.output import echo_json
-    from mlctl.engine.workspace import open_workspace
     from mlctl.features.store import FeatureStore
+    from mlctl.workspace import open_workspace
 
     ws = open_workspace(_repo(ctx), env)
     state = ws.backend.read()
@@ -83,13 +83,13 @@ def materialize_cmd(
     Takes the environment's lock and records the new windows in state, exactly as apply does.
     """
     from mlctl.engine.reality import ProviderReality
-    from mlctl.engine.workspace import open_workspace
     from mlctl.errors import MlctlError
     from mlctl.features.materialize import materialize_view
     from mlctl.gitops.git import git_info
     from mlctl.spec.validate import did_you_mean
     from mlctl.state.backend import locked, persist
     from mlctl.state.document import utcnow
+    from mlctl.workspace import open_workspace
 
     ws = open_workspace(_repo(ctx), env)
     config = ws.spec.config

@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 from mlctl.cli.output import echo_json
-from mlctl.engine.workspace import open_workspace
 from mlctl.errors import NotFoundError
 from mlctl.state.document import ModelRegistry, ModelVersion, State
+from mlctl.workspace import open_workspace
 
 
 def _version(v: ModelVersion) -> dict[str, Any]:

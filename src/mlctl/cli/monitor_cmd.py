@@ -52,11 +52,11 @@ def run(
     detailed_exitcode: bool,
 ) -> None:
     """Evaluate the monitors of ENV (all, or the MONITORS named) and carry out their actions."""
-    from mlctl.engine.workspace import open_workspace
     from mlctl.errors import MlctlError
     from mlctl.gitops.git import current_actor, git_info
     from mlctl.monitor import report
     from mlctl.monitor.runner import run_monitors
+    from mlctl.workspace import open_workspace
 
     ws = open_workspace(_repo(ctx), env)
     if current is not None and not current.is_absolute():
@@ -85,8 +85,8 @@ def run(
 def triggers(ctx: click.Context, env: str, as_json: bool) -> None:
     """Retraining triggers recorded in state, with their status (pending, trained, cleared)."""
     from mlctl.cli.output import echo_json
-    from mlctl.engine.workspace import open_workspace
     from mlctl.plan.triggers import due_triggers, trigger_status
+    from mlctl.workspace import open_workspace
 
     ws = open_workspace(_repo(ctx), env)
     state = ws.backend.read()

@@ -9,11 +9,11 @@ from typing import Any
 import click
 
 from mlctl.engine.reality import ProviderReality
-from mlctl.engine.workspace import open_workspace
 from mlctl.errors import MlctlError
 from mlctl.plan.model import Plan, check_writable
 from mlctl.plan.planner import make_plan
 from mlctl.plan.render import RENDERERS, plan_json
+from mlctl.workspace import open_workspace
 
 
 def _one(
@@ -30,7 +30,7 @@ def _one(
     reality = ProviderReality(ws.spec) if refresh else None
     plan = make_plan(ws.spec, state, reality, targets=targets, replace=replace)
     if evaluate and plan.has_changes:
-        from mlctl.gitops.evaluate import evaluate_plan
+        from mlctl.engine.candidates import evaluate_plan
         from mlctl.gitops.git import current_actor, git_info
 
         def progress(message: str) -> None:
@@ -78,7 +78,7 @@ def run(
         check_writable(Path(out))
     plan = _one(repo, env, targets=targets, replace=replace, refresh=refresh, evaluate=evaluate)
     if fmt == "markdown":
-        from mlctl.gitops.comment import Report, build_comment
+        from mlctl.plan.comment import Report, build_comment
 
         click.echo(build_comment(Report([plan]))[0], nl=False)
     else:
@@ -131,7 +131,7 @@ def _run_changed(
         for plan in plans:
             plan.save(folder / f"{plan.environment}.json")
     if fmt == "markdown":
-        from mlctl.gitops.comment import Report, build_comment
+        from mlctl.plan.comment import Report, build_comment
 
         notes = [f"environments/{g} deleted" for g in found.removed]
         report = Report(plans, base=found.base, head=found.head, notes=notes)

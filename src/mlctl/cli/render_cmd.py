@@ -19,9 +19,9 @@ from mlctl.errors import MlctlError
 
 def render(repo: Path, env: str) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
     """Manifests per endpoint, and notes about endpoints that cannot be rendered yet."""
-    from mlctl.engine.workspace import open_workspace
     from mlctl.providers.k8s import endpoint_manifests
     from mlctl.spec.models import K8sProvider
+    from mlctl.workspace import open_workspace
 
     ws = open_workspace(repo, env)
     config = ws.spec.config

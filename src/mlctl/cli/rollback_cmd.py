@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from mlctl.engine.rollback import rollback
-from mlctl.engine.workspace import open_workspace
 from mlctl.errors import MlctlError
 from mlctl.gitops.git import commit_files, current_actor, git_info
+from mlctl.workspace import open_workspace
 
 
 def commit_message(

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from mlctl.cli.output import echo_json
-from mlctl.engine.workspace import open_workspace
 from mlctl.providers import local_root
+from mlctl.workspace import open_workspace
 
 
 def _store(repo: Path, env: str):  # type: ignore[no-untyped-def]

@@ -28,7 +28,7 @@ def run(
     log_level: str,
 ) -> None:
     """Check the environment, then serve until interrupted."""
-    from mlctl.engine.workspace import open_workspace
+    from mlctl.workspace import open_workspace
 
     ws = open_workspace(repo, env)  # a bad environment or model fails here, in one line
     if model not in ws.spec.config.models:

@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 
 from mlctl.cli.output import echo_json
-from mlctl.engine.workspace import open_workspace
 from mlctl.errors import MlctlError, NotFoundError
 from mlctl.plan.resources import sort_key
 from mlctl.state.document import State
+from mlctl.workspace import open_workspace
 
 
 def _state(repo: Path, env: str) -> State:

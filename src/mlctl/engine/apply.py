@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlctl.engine.events import Event, Listener, quiet
-from mlctl.engine.stages import move_stage
-from mlctl.engine.workspace import Workspace
+from mlctl.engine.registry import move_stage
 from mlctl.errors import MlctlError
 from mlctl.plan.model import Plan, ResourceChange
 from mlctl.plan.planner import version_identity
 from mlctl.plan.resources import Desired, desired_resources
-from mlctl.plan.stages import gate_results, resolve
+from mlctl.plan.stage_targets import gate_results, resolve
 from mlctl.plan.triggers import (
     candidate_identity,
     count_rows,
@@ -31,9 +30,10 @@ from mlctl.plan.triggers import (
     sweep_cleared,
 )
 from mlctl.providers import artifact_store, local_root, serving
-from mlctl.providers.data import dataset_path
+from mlctl.providers.datasets import dataset_path
 from mlctl.state.backend import persist
 from mlctl.state.document import GitInfo, ModelVersion, ResourceState, State, utcnow
+from mlctl.workspace import Workspace
 
 
 @dataclass
@@ -98,7 +98,7 @@ class Executor:
 
     def fingerprint(self, dataset: str) -> str:
         if dataset not in self.fingerprints:
-            from mlctl.providers.data import dataset_fingerprint
+            from mlctl.providers.datasets import dataset_fingerprint
 
             found = dataset_fingerprint(self.spec, self.env.datasets[dataset])
             if found is None:
@@ -195,8 +195,8 @@ class Executor:
             self.record(d)
             self.checkpoint()
             return "updated"
-        from mlctl.ml.checks import run_checks
-        from mlctl.ml.data import read_table
+        from mlctl.ml.datachecks import run_checks
+        from mlctl.ml.tables import read_table
 
         dataset = self.env.datasets[d.name]
         fingerprint = self.fingerprint(d.name)
@@ -286,7 +286,7 @@ class Executor:
         def progress(message: str) -> None:
             self.emit(Event("info", d.address, "train", message))
 
-        from mlctl.gitops.evaluate import reuse_candidate  # a candidate `plan --evaluate` trained
+        from mlctl.engine.candidates import reuse_candidate  # a candidate `plan --evaluate` trained
 
         candidate = None
         if change.address not in self.replace:

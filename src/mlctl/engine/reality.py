@@ -6,7 +6,7 @@ from typing import Any
 
 from mlctl.plan.refresh import ArtifactHealth
 from mlctl.providers import artifact_store
-from mlctl.providers.data import dataset_fingerprint
+from mlctl.providers.datasets import dataset_fingerprint
 from mlctl.spec.loader import EnvSpec
 from mlctl.spec.models import Dataset, Endpoint
 from mlctl.state.document import Artifact

@@ -83,7 +83,7 @@ def s3_store(spec: EnvSpec, store: Any) -> Any:
 
 def result_uri(store: Any, model: str, identity: str) -> str:
     """Where the Job writes the candidate record of ``model``'s version ``identity``."""
-    from mlctl.gitops.evaluate import manifest_key
+    from mlctl.engine.candidates import manifest_key
 
     return f"s3://{store.bucket}/{store.object_key(manifest_key(model, identity))}"
 
@@ -111,7 +111,7 @@ def _pick_up(
     progress: Progress,
 ) -> Candidate:
     """The candidate the Job recorded, verified; MlctlError (naming ``where``) otherwise."""
-    from mlctl.gitops.evaluate import read_manifest, reuse_candidate
+    from mlctl.engine.candidates import read_manifest, reuse_candidate
 
     manifest = read_manifest(store, name, identity)
     uri = result_uri(store, name, identity)
@@ -160,7 +160,7 @@ def train_in_job(
     client: Any = None,
 ) -> Candidate:
     """Train ``name``'s version ``identity`` as a Kubernetes Job; see the module contract."""
-    from mlctl.gitops.evaluate import manifest_key
+    from mlctl.engine.candidates import manifest_key
     from mlctl.providers.k8s import K8sTraining, job_name
 
     provider = training_provider(spec)
@@ -213,7 +213,7 @@ def train_in_job(
 
 
 def read_manifest_quiet(store: Any, name: str, identity: str) -> bool:
-    from mlctl.gitops.evaluate import read_manifest
+    from mlctl.engine.candidates import read_manifest
 
     return read_manifest(store, name, identity) is not None
 
@@ -238,12 +238,12 @@ def run_job(spec: EnvSpec, name: str, identity: str, result: str, *, store: Any)
     import shutil
     import tempfile
 
+    from mlctl.engine.candidates import _store_candidate
     from mlctl.engine.training import train_candidate
-    from mlctl.gitops.evaluate import _store_candidate
     from mlctl.gitops.git import current_actor, git_info
     from mlctl.ml.tracking import RunStore
     from mlctl.plan.resources import desired_resources
-    from mlctl.providers.data import dataset_fingerprint
+    from mlctl.providers.datasets import dataset_fingerprint
 
     s3 = s3_store(spec, store)
     if name not in spec.config.models:

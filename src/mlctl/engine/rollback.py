@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlctl.engine.stages import move_stage
-from mlctl.engine.workspace import Workspace
+from mlctl.engine.registry import move_stage
 from mlctl.errors import MlctlError, NotFoundError
 from mlctl.providers import artifact_store, serving
 from mlctl.state.backend import locked, persist
 from mlctl.state.document import GitInfo, ModelRegistry, RollbackMark, utcnow
+from mlctl.workspace import Workspace
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlctl.providers.data import dataset_path
+from mlctl.providers.datasets import dataset_path
 from mlctl.spec.loader import EnvSpec
 from mlctl.state.document import Artifact, GateResult, GitInfo
 
@@ -84,9 +84,9 @@ def train_candidate(
 
     from mlctl.features.offline import ViewRequest, training_frame
     from mlctl.ml import plots, profile
-    from mlctl.ml.data import read_table
-    from mlctl.ml.evaluate import evaluate
     from mlctl.ml.gates import evaluate_gates
+    from mlctl.ml.metrics import evaluate
+    from mlctl.ml.tables import read_table
     from mlctl.ml.tracking import RunStore
     from mlctl.ml.train import train
 

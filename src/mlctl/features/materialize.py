@@ -19,7 +19,7 @@ Contract of :func:`materialize_view`:
   ``next_event`` (earliest source event after the watermark, so ``plan`` knows when rows
   become due), ``entities`` (records in the store) and ``windows`` (the last 100).
 
-Reads the source through :func:`mlctl.ml.data.read_table`. Imports pandas only when called.
+Reads the source through :func:`mlctl.ml.tables.read_table`. Imports pandas only when called.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlctl.errors import MlctlError
 from mlctl.features.online import OnlineStore, entity_key, key_part, online_store
-from mlctl.plan.resources import schema_hash, view_schema
+from mlctl.spec.views import schema_hash, view_schema
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,9 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MaterializeResult",
     "materialize_view",
-    "schema_hash",
     "source_frame",
-    "view_schema",
 ]
 
 MAX_WINDOWS = 100
@@ -96,8 +94,8 @@ class MaterializeResult:
 
 def source_frame(spec: EnvSpec, name: str) -> pd.DataFrame:
     """The source table of a feature view, read with its declared types."""
-    from mlctl.ml.data import read_table
-    from mlctl.providers.data import dataset_path
+    from mlctl.ml.tables import read_table
+    from mlctl.providers.datasets import dataset_path
 
     env = spec.config
     view = env.feature_views[name]
@@ -113,7 +111,7 @@ def source_frame(spec: EnvSpec, name: str) -> pd.DataFrame:
     # Parquet is columnar: read only the view's columns, then coerce as read_table does.
     import pandas as pd
 
-    from mlctl.ml.data import coerce_series
+    from mlctl.ml.tables import coerce_series
 
     schema = view_schema(env, name)
     wanted = list(dict.fromkeys([*schema["join_keys"], dataset.timestamp, *view.features]))

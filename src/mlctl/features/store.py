@@ -373,7 +373,7 @@ class FeatureStore:
 
     def _source(self, view: str) -> pd.DataFrame:
         from mlctl.features.materialize import source_frame
-        from mlctl.providers.data import dataset_path
+        from mlctl.providers.datasets import dataset_path
 
         dataset = self.env.datasets[self.env.feature_views[view].source]
         path = dataset_path(self.spec, dataset)

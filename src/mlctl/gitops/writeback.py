@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlctl.errors import MlctlError, NotFoundError
-from mlctl.state.local import atomic_write
+from mlctl.files import atomic_write
 
 _PLAIN_SAFE = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
 # Words YAML 1.1 or 1.2 loaders read as booleans or null: never write them unquoted.

@@ -4,11 +4,11 @@ Importing this package is cheap; each module imports what it needs.
 
 * :mod:`~mlctl.ml.fingerprint`: ``fingerprint_file`` (sha256 of a data file; hashlib only,
   safe for ``plan``).
-* :mod:`~mlctl.ml.data`: ``read_table`` (CSV/Parquet with declared types and UTC timestamps).
-* :mod:`~mlctl.ml.checks`: ``run_checks`` -> ``CheckResult`` list (schema, rows, nulls, ranges).
+* :mod:`~mlctl.ml.tables`: ``read_table`` (CSV/Parquet with declared types and UTC timestamps).
+* :mod:`~mlctl.ml.datachecks`: ``run_checks`` -> ``CheckResult`` list (schema, rows, nulls, ranges).
 * :mod:`~mlctl.ml.train`: ``load_estimator`` (allow-list only), ``prepare_target``,
   ``build_pipeline`` (preprocessing + estimator: the artifact), ``train`` -> ``TrainResult``.
-* :mod:`~mlctl.ml.evaluate`: ``evaluate`` -> metrics (quality, single-row latency, sizes).
+* :mod:`~mlctl.ml.metrics`: ``evaluate`` -> metrics (quality, single-row latency, sizes).
 * :mod:`~mlctl.ml.gates`: ``evaluate_gates`` -> ``GateResult`` list, ``describe_gates``
   (no heavy imports, safe for ``plan``).
 * :mod:`~mlctl.ml.profile`: ``reference_profile`` and ``reference_sample`` for drift later.

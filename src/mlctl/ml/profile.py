@@ -74,7 +74,7 @@ def _infer(series: pd.Series) -> str:
 
 def _as_numbers(series: pd.Series, kind: str) -> np.ndarray:
     if kind == "datetime":
-        from mlctl.ml.data import to_utc_datetime
+        from mlctl.ml.tables import to_utc_datetime
 
         stamps = to_utc_datetime(series).astype("datetime64[ns, UTC]")
         seconds = stamps.astype("int64").astype("float64") / 1e9

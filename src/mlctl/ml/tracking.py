@@ -13,14 +13,11 @@ one thread; different runs may be written concurrently. Nothing heavy is importe
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import platform
 import re
 import secrets
-import tempfile
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlctl.errors import MlctlError, NotFoundError
+from mlctl.files import atomic_write
 
 __all__ = ["Run", "RunRecord", "RunStore"]
 
@@ -127,7 +125,7 @@ class Run:
             name = name or src.name
             payload = src.read_bytes()
         target = _inside(self.directory / "artifacts", name)
-        _atomic_write(target, payload)
+        atomic_write(target, payload)
         self.record.artifacts[name] = {
             "sha256": hashlib.sha256(payload).hexdigest(),
             "size": len(payload),
@@ -254,7 +252,7 @@ class RunStore:
 
     def _write(self, record: RunRecord) -> None:
         text = json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n"
-        _atomic_write(self.root / record.run_id / "run.json", text.encode())
+        atomic_write(self.root / record.run_id / "run.json", text.encode())
 
     def _read(self, run_id: str, missing_ok: bool) -> RunRecord | None:
         path = self.root / run_id / "run.json"
@@ -268,29 +266,6 @@ class RunStore:
             if missing_ok:
                 return None
             raise MlctlError(f"run {run_id}: unreadable run.json ({error})") from None
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` via a fsynced temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    if hasattr(os, "O_DIRECTORY"):
-        with contextlib.suppress(OSError):
-            directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
 
 
 def _inside(folder: Path, name: str) -> Path:

@@ -37,7 +37,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from mlctl.errors import MlctlError
-from mlctl.ml.data import FALSE_WORDS, TRUE_WORDS, to_bool
+from mlctl.ml.tables import FALSE_WORDS, TRUE_WORDS, to_bool
 from mlctl.spec.estimators import ALLOWED_ESTIMATORS, Task
 from mlctl.spec.models import Training
 
@@ -188,7 +188,7 @@ def to_bool_frame(X: Any) -> np.ndarray:
 
 def to_epoch_frame(X: Any) -> np.ndarray:
     """Datetime features as seconds since the epoch (UTC); unparseable values become NaN."""
-    from mlctl.ml.data import to_utc_datetime
+    from mlctl.ml.tables import to_utc_datetime
 
     out = []
     for values in _columns(X):

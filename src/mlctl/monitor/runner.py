@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlctl.engine.workspace import Workspace
 from mlctl.errors import MlctlError, NotFoundError
 from mlctl.monitor import actions
 from mlctl.monitor.checks import MonitorResult, evaluate
@@ -24,6 +23,7 @@ from mlctl.plan.triggers import parse_time, sweep_cleared
 from mlctl.spec.validate import did_you_mean
 from mlctl.state.backend import locked, persist
 from mlctl.state.document import GitInfo, MonitorRecord, State, utcnow
+from mlctl.workspace import Workspace
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlctl.errors import MlctlError
 from mlctl.providers import artifact_store, local_root
-from mlctl.providers.data import dataset_path
+from mlctl.providers.datasets import dataset_path
 from mlctl.spec.loader import EnvSpec
 from mlctl.spec.models import duration_seconds
 from mlctl.state.document import ModelVersion
@@ -95,7 +95,7 @@ def window_start(window: str | None, now: datetime) -> datetime | None:
 def predictions_dir(spec: EnvSpec, model: str) -> Path:
     """The model's prediction log directory in this environment."""
     try:
-        from mlctl.serving.predlog import prediction_log_dir
+        from mlctl.providers.predlog import prediction_log_dir
     except ImportError:  # pragma: no cover - the serving package ships with mlctl
         return spec.repo / local_root(spec) / "predictions" / spec.name / model
     return prediction_log_dir(spec.repo, local_root(spec), spec.name, model)
@@ -104,15 +104,15 @@ def predictions_dir(spec: EnvSpec, model: str) -> Path:
 def read_prediction_log(
     directory: Path, since: datetime | None, until: datetime | None = None
 ) -> pd.DataFrame:
-    """The prediction log under ``directory`` (see :mod:`mlctl.serving.predlog`)."""
-    from mlctl.serving.predlog import read_predictions
+    """The prediction log under ``directory`` (see :mod:`mlctl.providers.predlog`)."""
+    from mlctl.providers.predlog import read_predictions
 
     return read_predictions(directory, since=since, until=until)
 
 
 def read_current_file(path: Path) -> pd.DataFrame:
     """A CSV or Parquet file given with ``--current``."""
-    from mlctl.ml.data import read_table
+    from mlctl.ml.tables import read_table
 
     fmt = "parquet" if path.suffix in (".parquet", ".pq") else "csv"
     return read_table(path, fmt)  # type: ignore[arg-type]
@@ -120,7 +120,7 @@ def read_current_file(path: Path) -> pd.DataFrame:
 
 def read_dataset(spec: EnvSpec, name: str, window: str | None) -> pd.DataFrame:
     """Dataset ``name``; with a window, only rows within it of the dataset's latest timestamp."""
-    from mlctl.ml.data import read_table
+    from mlctl.ml.tables import read_table
 
     if name not in spec.config.datasets:
         raise MlctlError(f"dataset '{name}' is not defined in environment '{spec.name}'")

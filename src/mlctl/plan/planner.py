@@ -19,15 +19,8 @@ from mlctl.ml.gates import describe_gates
 from mlctl.plan.diff import describe, short
 from mlctl.plan.model import UNKNOWN, Plan, ResourceChange
 from mlctl.plan.refresh import Reality
-from mlctl.plan.resources import (
-    Desired,
-    canonical_hash,
-    desired_resources,
-    schema_hash,
-    sort_key,
-    view_schema,
-)
-from mlctl.plan.stages import StageTarget, resolve
+from mlctl.plan.resources import Desired, desired_resources, sort_key
+from mlctl.plan.stage_targets import StageTarget, resolve
 from mlctl.plan.triggers import (
     Due,
     candidate_identity,
@@ -38,6 +31,7 @@ from mlctl.plan.triggers import (
 )
 from mlctl.plan.triggers import train_reason as trigger_reason
 from mlctl.spec.loader import EnvSpec
+from mlctl.spec.views import canonical_hash, schema_hash, view_schema
 from mlctl.state.document import ModelRegistry, ResourceState, State, utcnow
 
 

@@ -274,7 +274,7 @@ def markdown_section(plan: Plan) -> tuple[list[str], list[list[str]], list[list[
     The head holds the heading, summary line, blocking gates, warnings and evaluated
     candidates; each change chunk is the text of one change (for a ```diff block inside
     ``<details>``); trailing blocks are complete ``<details>`` blocks (drift). Assemblers
-    (:func:`render_markdown`, :mod:`mlctl.gitops.comment`) decide how many chunks fit.
+    (:func:`render_markdown`, :mod:`mlctl.plan.comment`) decide how many chunks fit.
     """
     plan = masked(plan)
     head = [f"### `{plan.environment}`: {plan.summary()}", ""]
@@ -313,7 +313,7 @@ def render_markdown(plan: Plan) -> str:
     that would block), then the environment's section with the changes in ``<details>``.
 
     Values that came from ``${VAR}`` are shown as ``(sensitive)``. For several environments
-    and the 65,000-character comment limit see :mod:`mlctl.gitops.comment`.
+    and the 65,000-character comment limit see :mod:`mlctl.plan.comment`.
     """
     head, chunks, tail = markdown_section(plan)
     out = [f"## mlctl plan: `{plan.environment}`", "", f"**{plan.summary()}**", ""]

@@ -10,8 +10,6 @@ change.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,33 +40,9 @@ class Desired:
     depends_on: list[str] = field(default_factory=list)
 
 
-def canonical_hash(value: Any) -> str:
-    """``sha256:<hex>`` of the canonical JSON of ``value`` (sorted keys, no spaces)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
 def dump(model: Any) -> dict[str, Any]:
     """The normalized JSON form of a spec node (aliases, defaults included, None dropped)."""
     return dict(model.model_dump(mode="json", by_alias=True, exclude_none=True))
-
-
-def view_schema(env: Environment, name: str) -> dict[str, Any]:
-    """What the online records of a feature view depend on besides data (source, timestamp,
-    join keys, feature types): a change means the online view is rebuilt."""
-    view = env.feature_views[name]
-    source = env.datasets.get(view.source)
-    return {
-        "source": view.source,
-        "timestamp": source.timestamp if source else None,
-        "join_keys": [env.entities[e].join_key for e in view.entities if e in env.entities],
-        "features": dict(view.features),
-    }
-
-
-def schema_hash(schema: dict[str, Any]) -> str:
-    """The identity of a :func:`view_schema`, as recorded in state and the online store."""
-    return canonical_hash(schema)
 
 
 def address_type(address: str) -> str:

@@ -101,7 +101,7 @@ def candidate_identity(
     if plain is None:
         return None
     if due:
-        from mlctl.plan.resources import canonical_hash
+        from mlctl.spec.views import canonical_hash
 
         return canonical_hash({"identity": plain, "triggers": sorted(d.id for d in due)})
     consumed = [t for t in registry.triggers if t.trained_version is not None]

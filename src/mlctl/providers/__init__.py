@@ -69,7 +69,7 @@ def s3_data_client(spec: EnvSpec, url: str) -> Any:
     backend) that names its bucket. Other buckets are refused: YAML from a pull request may
     not read arbitrary buckets with the runner's credentials."""
     from mlctl.providers.s3 import split_s3_url
-    from mlctl.state.s3 import s3_client
+    from mlctl.s3client import s3_client
 
     bucket, _ = split_s3_url(url)
     for config in spec.providers.values():

@@ -27,8 +27,8 @@ from typing import Any
 from mlctl.errors import MlctlError
 from mlctl.providers.base import ArtifactHealth
 from mlctl.providers.local import sha256_file
+from mlctl.s3client import is_lost_race, is_missing, s3_client, s3_error
 from mlctl.state.document import Artifact
-from mlctl.state.s3 import is_lost_race, is_missing, s3_client, s3_error
 
 _CHUNK = 1 << 20
 

@@ -2,7 +2,7 @@
 
 ``create_app(repo, env, model, stage="production")`` builds the ASGI app (see
 :mod:`mlctl.serving.app`); ``mlctl serve`` runs it under uvicorn. The prediction log every
-endpoint writes is in :mod:`mlctl.serving.predlog` (importable without FastAPI).
+endpoint writes is in :mod:`mlctl.providers.predlog` (importable without FastAPI).
 """
 
 from __future__ import annotations

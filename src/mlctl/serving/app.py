@@ -6,10 +6,10 @@ Routes: ``POST /predict`` (one object), ``POST /predict/batch`` (a JSON array, o
 ``/openapi.json``. Request bodies are validated against the live version's signature
 (:mod:`mlctl.serving.schemas`): bad input answers 422 naming the field, never 500.
 
-Contract: requests read the live :class:`~mlctl.serving.loader.LoadedModel` once and use it
-to the end, while a :class:`~mlctl.serving.loader.StateFollower` thread swaps versions as the
+Contract: requests read the live :class:`~mlctl.serving.follower.LoadedModel` once and use it
+to the end, while a :class:`~mlctl.serving.follower.StateFollower` thread swaps versions as the
 state moves. Every prediction is queued to the prediction log
-(:mod:`mlctl.serving.predlog`) without I/O on the request path. A bearer token (argument or
+(:mod:`mlctl.providers.predlog`) without I/O on the request path. A bearer token (argument or
 ``MLCTL_SERVE_TOKEN``) guards everything but ``/health``, ``/ready``, ``/openapi.json`` and
 ``/docs``; bodies above ``max_body_bytes`` answer 413 before they are read in full.
 """
@@ -36,9 +36,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
-from mlctl.serving.loader import LoadedModel, StateFollower
+from mlctl.providers.predlog import PredictionLogWriter, prediction_log_dir
+from mlctl.serving.follower import LoadedModel, StateFollower
 from mlctl.serving.metrics import Metrics
-from mlctl.serving.predlog import PredictionLogWriter, prediction_log_dir
 from mlctl.serving.schemas import request_model, response_schema
 
 log = logging.getLogger("mlctl.serving")

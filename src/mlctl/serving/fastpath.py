@@ -111,7 +111,7 @@ def _num(value: Any) -> float:
 
 
 def _flag(value: Any) -> float:
-    from mlctl.ml.data import to_bool
+    from mlctl.ml.tables import to_bool
 
     if value is None:
         return math.nan

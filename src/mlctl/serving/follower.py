@@ -296,7 +296,7 @@ class StateFollower:
         cache_size: int = 3,
         on_swap: Callable[[LoadedModel | None, LoadedModel | None], None] | None = None,
     ) -> None:
-        from mlctl.engine.workspace import open_workspace
+        from mlctl.workspace import open_workspace
 
         self.repo = Path(repo).resolve()
         self.env = env

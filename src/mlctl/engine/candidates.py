@@ -39,8 +39,8 @@ from mlctl.state.document import Artifact, GateResult, GitInfo, State, utcnow
 
 if TYPE_CHECKING:
     from mlctl.engine.training import Candidate
-    from mlctl.engine.workspace import Workspace
     from mlctl.spec.loader import EnvSpec
+    from mlctl.workspace import Workspace
 
 MANIFEST_VERSION = 1
 Progress = Callable[[str], None]

@@ -2,7 +2,7 @@
 
 Contract: :func:`read_table` never drops or reorders rows. It converts a declared column only
 when *every* non-null value converts (a lossless, "safe" coercion); a column that does not
-convert is left as read, and :func:`mlctl.ml.checks.run_checks` reports it under ``schema``.
+convert is left as read, and :func:`mlctl.ml.datachecks.run_checks` reports it under ``schema``.
 Declared ``datetime`` columns and the timestamp column become UTC-aware datetimes (naive
 values are taken to be UTC). ``string`` and ``category`` columns hold Python strings (CSV
 reads them as text, so ``"00123"`` keeps its zeros); ``int`` columns are ``int64``, or

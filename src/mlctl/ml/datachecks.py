@@ -1,6 +1,6 @@
 """Data checks a dataset must pass before anything trains on it.
 
-Contract: :func:`run_checks` takes a frame as returned by :func:`mlctl.ml.data.read_table`
+Contract: :func:`run_checks` takes a frame as returned by :func:`mlctl.ml.tables.read_table`
 and a :class:`~mlctl.spec.models.Dataset`, and returns one :class:`CheckResult` per check,
 in a stable order: ``schema`` (always), ``min_rows``, ``max_null_ratio``, then per column
 (in the order declared) ``columns.<col>.not_null``, ``.max_null_ratio``, ``.min``, ``.max``,
@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlctl.ml.data import coerce_series
+from mlctl.ml.tables import coerce_series
 from mlctl.spec.models import ColumnCheck, Dataset
 
 __all__ = ["CheckResult", "run_checks"]
