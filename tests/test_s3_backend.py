@@ -161,6 +161,41 @@ def test_unlock_leaves_a_lock_that_is_no_longer_ours(s3: Seaweed) -> None:
     assert holder is not None and holder.id == new.id
 
 
+def test_unlock_is_a_conditional_delete_of_the_object_it_created(
+    s3: Seaweed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock is taken over between unlock's read of the holder and its delete (the holder
+    read still says "ours"): the delete is conditional on our object's ETag and must miss."""
+    bucket = fresh_bucket(s3)
+    slow, operator, newcomer = backend(s3, bucket), backend(s3, bucket), backend(s3, bucket)
+    old = LockInfo.new("apply", "dev")
+    slow.lock(old)
+    operator.force_unlock(old.id)
+    new = LockInfo.new("apply", "dev")
+    newcomer.lock(new)
+    monkeypatch.setattr(slow, "_holder", lambda: old)  # a read from before the takeover
+    slow.unlock(old.id)
+    holder = operator.lock_holder()
+    assert holder is not None and holder.id == new.id
+    newcomer.unlock(new.id)
+    assert operator.lock_holder() is None
+
+
+def test_state_from_a_newer_mlctl_is_refused_not_rewritten(s3: Seaweed) -> None:
+    """Terraform's rule: a state whose format_version is newer than this mlctl understands
+    is neither read nor overwritten."""
+    bucket = fresh_bucket(s3)
+    be = backend(s3, bucket)
+    first_state(be)
+    raw = json.loads(s3.client().get_object(Bucket=bucket, Key=KEY)["Body"].read())
+    raw["format_version"] = 99
+    body = json.dumps(raw).encode()
+    s3.client().put_object(Bucket=bucket, Key=KEY, Body=body)
+    with pytest.raises(MlctlError, match=r"format_version 99.*newer than this mlctl"):
+        backend(s3, bucket).read()
+    assert s3.client().get_object(Bucket=bucket, Key=KEY)["Body"].read() == body
+
+
 def test_history_and_pull_of_a_version(s3: Seaweed) -> None:
     bucket = fresh_bucket(s3, versioned=True)
     be = backend(s3, bucket)

@@ -142,6 +142,45 @@ def test_corrupt_state_names_the_file(tmp_path: Path) -> None:
         LocalBackend(path).read()
 
 
+def test_state_from_a_newer_mlctl_is_refused_not_rewritten(tmp_path: Path) -> None:
+    """Terraform's rule: a newer format_version is neither read nor overwritten."""
+    path = tmp_path / "dev.json"
+    document = json.loads(State(environment="dev").to_json())
+    document["format_version"] = 2
+    path.write_text(json.dumps(document))
+    before = path.read_bytes()
+    with pytest.raises(MlctlError, match=rf"^{path}: state format_version 2 is newer than this mlctl"):
+        LocalBackend(path).read()
+    with pytest.raises(MlctlError, match="newer than this mlctl"):
+        LocalBackend(path).write(State(environment="dev"))
+    assert path.read_bytes() == before
+
+
+def test_a_newer_state_stops_every_command_with_one_line(tmp_path: Path) -> None:
+    """Through the CLI: exit 1, one line naming the file, the state byte-identical."""
+    from conftest import invoke
+    from mlctl.example.init import init_repo
+
+    repo = tmp_path / "repo"
+    init_repo(repo, generate_data=False)
+    path = repo / "state" / "dev.json"
+    document = json.loads(State(environment="dev").to_json())
+    document["format_version"] = 7
+    path.write_text(json.dumps(document))
+    before = path.read_bytes()
+    for args in (
+        ("plan", "-e", "dev"),
+        ("apply", "-e", "dev", "--auto-approve"),
+        ("state", "list", "-e", "dev"),
+    ):
+        result = invoke(repo, *args)
+        assert result.exit_code == 1, (args, result.output)
+        lines = result.output.strip().splitlines()
+        assert "format_version 7 is newer than this mlctl" in lines[-1], (args, result.output)
+        assert "Traceback" not in result.output
+    assert path.read_bytes() == before
+
+
 def test_atomic_write_keeps_mode(tmp_path: Path) -> None:
     path = tmp_path / "f.yaml"
     path.write_text("a")

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlctl.errors import MlctlError
+
 FORMAT_VERSION = 1
 
 VersionStatus = Literal["passed", "rejected"]
@@ -176,6 +178,10 @@ class ModelRegistry(Doc):
         return None
 
 
+class NewerStateError(MlctlError):
+    """The stored state was written in a format newer than this mlctl understands."""
+
+
 class State(Doc):
     """The whole state of one environment."""
 
@@ -202,5 +208,20 @@ class State(Doc):
 
     @classmethod
     def from_json(cls, text: str) -> State:
-        """Parse state JSON; raises ``ValueError`` on malformed input."""
+        """Parse state JSON; raises ``ValueError`` on malformed input, and
+        :class:`NewerStateError` for a ``format_version`` this mlctl does not understand
+        (a newer mlctl wrote it: reading and rewriting it would lose what it recorded)."""
+        import json
+
+        try:
+            version = json.loads(text).get("format_version", FORMAT_VERSION)
+        except (ValueError, AttributeError):
+            version = FORMAT_VERSION  # malformed: validation below says how
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            from mlctl import __version__
+
+            raise NewerStateError(
+                f"state format_version {version} is newer than this mlctl understands "
+                f"({FORMAT_VERSION}); upgrade mlctl (this is {__version__}) to read or change it"
+            )
         return cls.model_validate_json(text)

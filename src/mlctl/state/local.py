@@ -32,7 +32,7 @@ from pathlib import Path
 from mlctl.errors import LockError, MlctlError, StateConflictError
 from mlctl.files import atomic_write
 from mlctl.state.backend import LockInfo
-from mlctl.state.document import State
+from mlctl.state.document import FORMAT_VERSION, NewerStateError, State
 
 
 class LocalBackend:
@@ -83,6 +83,8 @@ class LocalBackend:
             state = State.from_json(text)
         except ValueError as exc:
             raise self._corrupt(exc) from None
+        except NewerStateError as exc:
+            raise MlctlError(f"{self.path}: {exc}") from None
         self._seen = (state.lineage, state.serial)
         return state
 
@@ -92,9 +94,13 @@ class LocalBackend:
             return None
         try:
             data = json.loads(text)
-            return str(data["lineage"]), int(data["serial"])
+            header = str(data["lineage"]), int(data["serial"])
         except (ValueError, TypeError, KeyError) as exc:
             raise self._corrupt(exc) from None
+        version = data.get("format_version", FORMAT_VERSION)
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            State.from_json(text)  # raises NewerStateError, worded in one place
+        return header
 
     def write(self, state: State) -> None:
         """Store ``state`` atomically. The caller must hold the lock.

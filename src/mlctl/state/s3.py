@@ -30,7 +30,7 @@ from typing import Any
 from mlctl.errors import LockError, MlctlError, NotFoundError, StateConflictError
 from mlctl.s3client import error_code, is_lost_race, is_missing, s3_client, s3_error
 from mlctl.state.backend import LockInfo
-from mlctl.state.document import State
+from mlctl.state.document import NewerStateError, State
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ class S3Backend:
         self._etag: str | None = None
         self._looked = False
         self._lock_info: LockInfo | None = None
+        self._lock_etag: str | None = None  # ETag of the lock object this backend created
 
     @property
     def client(self) -> Any:
@@ -118,6 +119,8 @@ class S3Backend:
     def _parse(self, data: bytes, where: str) -> State:
         try:
             return State.from_json(data.decode("utf-8"))
+        except NewerStateError as exc:
+            raise MlctlError(f"{where}: {exc}") from None
         except (ValueError, UnicodeDecodeError) as exc:
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise MlctlError(
@@ -227,7 +230,7 @@ class S3Backend:
         if self._lock_info is not None:
             raise self._held_error(self._lock_info)
         try:
-            self.client.put_object(
+            response = self.client.put_object(
                 Bucket=self.bucket,
                 Key=self.lock_key,
                 Body=info.to_json().encode("utf-8"),
@@ -241,13 +244,26 @@ class S3Backend:
         except BotoCoreError as exc:
             raise s3_error(exc, f"lock {self.describe()}") from None
         self._lock_info = info
+        self._lock_etag = str(response.get("ETag") or "") or None
 
-    def _delete_lock(self) -> None:
+    def _delete_lock(self, etag: str | None = None) -> None:
+        """Delete the lock object; with ``etag``, only if it is still that very object.
+
+        A conditional delete (``IfMatch``) that loses -- the object was replaced or removed
+        since -- leaves whatever is there now alone: it belongs to someone else.
+        """
         from botocore.exceptions import BotoCoreError, ClientError
 
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self.lock_key}
+        if etag:
+            kwargs["IfMatch"] = etag
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self.lock_key)
-        except (ClientError, BotoCoreError) as exc:
+            self.client.delete_object(**kwargs)
+        except ClientError as exc:
+            if etag and (is_lost_race(exc) or is_missing(exc)):
+                return
+            raise s3_error(exc, f"unlock {self.describe()}") from None
+        except BotoCoreError as exc:
             raise s3_error(exc, f"unlock {self.describe()}") from None
 
     def unlock(self, lock_id: str) -> None:
@@ -260,11 +276,14 @@ class S3Backend:
                 f"lock ID {self._lock_info.id}"
             )
         self._lock_info = None
+        etag, self._lock_etag = self._lock_etag, None
         holder = self._holder()
         # Someone force-unlocked us and another operation holds it now: leave theirs alone
         # (our writes were still guarded by IfMatch, so nothing of theirs was overwritten).
+        # The delete is conditional on the ETag of the object this backend created, so a
+        # lock taken over between the read above and the delete survives too.
         if holder is not None and holder.id == lock_id:
-            self._delete_lock()
+            self._delete_lock(etag)
 
     def lock_holder(self) -> LockInfo | None:
         if self._lock_info is not None:
