@@ -26,7 +26,7 @@ def make_fast(repo: Path) -> None:
     text = models.read_text()
     text = text.replace("n_estimators: 100 ", "n_estimators: 25  ").replace("max_depth: 10", "max_depth: 8")
     # Single-row latency depends on machine load; the gate itself is tested on its own.
-    text = text.replace("max_latency_ms: 100 ", "max_latency_ms: 2000")
+    text = text.replace("max_latency_ms: 250 ", "max_latency_ms: 2000")
     models.write_text(text)
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import io
+import json
+import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,20 +16,22 @@ import yaml
 
 from mlctl.errors import MlctlError
 from mlctl.example import generator
-from mlctl.example.generator import FEATURES, generate
+from mlctl.example.generator import FEATURES, FLOAT_FEATURES, generate
 from mlctl.example.init import DATA_FILES, ensure_example_data, init_repo, template_files
 from mlctl.spec.models import Environment, ProviderFile
 
 REPO = Path(__file__).resolve().parents[1]
 ENVS = ("dev", "prod")
 ACTIVITY_COLUMNS = ["customer_id", "event_timestamp", *FEATURES]
+AS_OF = "2026-03-15"  # a fixed as-of day: the data's timeline ends at its midnight (UTC)
+ANCHOR = pd.Timestamp(AS_OF, tz="UTC")
 LABEL_COLUMNS = ["customer_id", "event_timestamp", "churned"]
 
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The default-size data set, generated once."""
-    paths = generate(tmp_path_factory.mktemp("full"))
+    paths = generate(tmp_path_factory.mktemp("full"), as_of=AS_OF)
     frames = {name: pd.read_csv(path) for name, path in paths.items()}
     for frame in frames.values():
         frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
@@ -48,14 +54,43 @@ def _join(labels: pd.DataFrame, activity: pd.DataFrame, ttl_days: int = 90) -> p
 
 
 def test_generate_is_deterministic(tmp_path: Path) -> None:
-    first = generate(tmp_path / "a", customers=1500, seed=11)
-    second = generate(tmp_path / "b", customers=1500, seed=11)
-    other = generate(tmp_path / "c", customers=1500, seed=12)
+    first = generate(tmp_path / "a", customers=1500, seed=11, as_of=AS_OF)
+    second = generate(tmp_path / "b", customers=1500, seed=11, as_of=AS_OF)
+    other = generate(tmp_path / "c", customers=1500, seed=12, as_of=AS_OF)
     assert set(first) == {"customer_activity", "churn_labels", "churn_outcomes"}
     assert sorted(p.name for p in first.values()) == sorted(DATA_FILES)
     for name in first:
         assert first[name].read_bytes() == second[name].read_bytes(), name
     assert first["customer_activity"].read_bytes() != other["customer_activity"].read_bytes()
+
+
+def test_another_day_moves_the_timeline_only(tmp_path: Path) -> None:
+    """The as-of day shifts every timestamp by the same amount and changes nothing else."""
+    base = generate(tmp_path / "a", customers=800, as_of="2026-03-15")
+    later = generate(tmp_path / "b", customers=800, as_of=datetime.date(2026, 4, 14))
+    for name in base:
+        before, after = pd.read_csv(base[name]), pd.read_csv(later[name])
+        shift = pd.to_datetime(after["event_timestamp"]) - pd.to_datetime(before["event_timestamp"])
+        assert (shift == pd.Timedelta(days=30)).all(), name
+        pd.testing.assert_frame_equal(
+            before.drop(columns="event_timestamp"), after.drop(columns="event_timestamp")
+        )
+
+
+def test_default_as_of_is_today(tmp_path: Path) -> None:
+    today = datetime.datetime.now(datetime.UTC).date()
+    default = generate(tmp_path / "a", customers=300)
+    explicit = generate(tmp_path / "b", customers=300, as_of=today.isoformat())
+    if datetime.datetime.now(datetime.UTC).date() == today:  # not across midnight
+        assert default["churn_labels"].read_bytes() == explicit["churn_labels"].read_bytes()
+
+
+def test_a_bad_as_of_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(MlctlError, match="not a date"):
+        generate(tmp_path, customers=10, as_of="15/03/2026")
+    with pytest.raises(MlctlError, match="not a date"):
+        init_repo(tmp_path / "repo", as_of="yesterday")
+    assert not (tmp_path / "repo" / "environments").exists()
 
 
 def test_generate_rejects_no_customers(tmp_path: Path) -> None:
@@ -64,7 +99,7 @@ def test_generate_rejects_no_customers(tmp_path: Path) -> None:
 
 
 def test_columns_and_types(tmp_path: Path) -> None:
-    paths = generate(tmp_path, customers=3000)
+    paths = generate(tmp_path, customers=3000, as_of=AS_OF)
     activity = pd.read_csv(paths["customer_activity"])
     labels = pd.read_csv(paths["churn_labels"])
     outcomes = pd.read_csv(paths["churn_outcomes"])
@@ -74,11 +109,13 @@ def test_columns_and_types(tmp_path: Path) -> None:
     for column in ("total_orders_30d", "days_since_last_order", "support_tickets_90d"):
         assert pd.api.types.is_integer_dtype(activity[column]), column
         assert activity[column].min() >= 0
-    # login_frequency_7d is an int column with a few blanks: whole numbers once read
+    # the guide's request model declares these floats (its example sends login_frequency_7d 2.5)
+    assert FLOAT_FEATURES == ("avg_order_value", "login_frequency_7d")
+    for column in FLOAT_FEATURES:
+        assert pd.api.types.is_float_dtype(activity[column]), column
+        assert activity[column].min() >= 0
     logins = activity["login_frequency_7d"].dropna()
-    assert (logins == logins.round()).all() and logins.min() >= 0
-    assert pd.api.types.is_float_dtype(activity["avg_order_value"])
-    assert activity["avg_order_value"].min() >= 0
+    assert (logins != logins.round()).mean() > 0.5  # logins per day: fractions, not counts
     assert activity["customer_id"].str.fullmatch(r"C\d{6}").all()
     for frame in (activity, labels, outcomes):
         stamps = frame["event_timestamp"].astype(str)
@@ -103,8 +140,8 @@ def test_full_size_data(full: dict[str, Any]) -> None:
     assert labels["customer_id"].is_unique and len(labels) == activity["customer_id"].nunique()
     per_customer = activity.groupby("customer_id").size()
     assert per_customer.between(3, 6).all()
-    span = activity["event_timestamp"].max() - activity["event_timestamp"].min()
-    assert pd.Timedelta(days=150) <= span <= pd.Timedelta(days=240)
+    span = activity.groupby("customer_id")["event_timestamp"].agg(lambda t: t.max() - t.min())
+    assert pd.Timedelta(days=150) <= span.max() <= pd.Timedelta(days=180)
     assert len(activity) >= 10000  # the data checks' min_rows
     nulls = activity.isna().mean()
     assert 0.003 < nulls["avg_order_value"] < 0.03
@@ -125,6 +162,21 @@ def test_labels_follow_snapshots(full: dict[str, Any]) -> None:
     joined = _join(labels, activity)
     missing = joined["total_orders_30d"].isna().mean()
     assert 0.005 <= missing <= 0.05  # a few labels find no feature row: imputation is exercised
+
+
+def test_timeline_ends_at_the_as_of_day(full: dict[str, Any]) -> None:
+    """Nothing happens after the as-of day, and nearly every customer's latest snapshot is at
+    most 30 days old: its online values stay live (ttl 90 days) for two months."""
+    frames = full["frames"]
+    for name, frame in frames.items():
+        assert frame["event_timestamp"].max() <= ANCHOR, name
+    latest = frames["customer_activity"].groupby("customer_id")["event_timestamp"].max()
+    age = ANCHOR - latest
+    assert age.min() >= pd.Timedelta(days=1)
+    recent = age <= pd.Timedelta(days=30)
+    assert recent.mean() > 0.98
+    ttl = pd.Timedelta(days=generator._TTL_DAYS)
+    assert (age[~recent] > ttl).all()  # the rest went quiet long ago: expired online values
 
 
 def test_outcomes_come_later(full: dict[str, Any]) -> None:
@@ -287,7 +339,7 @@ def test_rollback_write_back_changes_one_line(env: str) -> None:
 
 
 def test_init_repo_writes_the_tree(tmp_path: Path) -> None:
-    written = init_repo(tmp_path / "repo", customers=500)
+    written = init_repo(tmp_path / "repo", customers=500, as_of=AS_OF)
     rels = {p.relative_to(tmp_path / "repo").as_posix() for p in written}
     assert {rel for rel, _ in template_files()} <= rels
     assert {f"data/{name}" for name in DATA_FILES} <= rels
@@ -323,3 +375,142 @@ def test_ensure_example_data(tmp_path: Path) -> None:
     (tmp_path / "data" / "churn_outcomes.csv").unlink()
     assert ensure_example_data(tmp_path, customers=300) is True
     assert all((tmp_path / "data" / name).is_file() for name in DATA_FILES)
+
+
+# --- mlctl demo traffic ---------------------------------------------------------------------
+
+
+def test_shifted_population_drifts_and_breaks_the_old_lesson() -> None:
+    """The changed world: more, cheaper orders and more logins (feature drift), and most of
+    these engaged-looking customers churn (concept drift)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x, churned = generator.shifted_population(rng, 5000)
+    reference = pd.read_csv(
+        generate(Path(tempfile.mkdtemp()), customers=2000, as_of=AS_OF)["customer_activity"]
+    )
+    assert x.shape == (5000, len(FEATURES)) and not np.isnan(x).any()
+    column = {name: x[:, i] for i, name in enumerate(FEATURES)}
+    assert np.median(column["avg_order_value"]) < reference["avg_order_value"].median() - 15
+    assert np.median(column["total_orders_30d"]) > reference["total_orders_30d"].median() + 2
+    assert np.median(column["login_frequency_7d"]) > reference["login_frequency_7d"].median()
+    assert churned.mean() > 0.55
+    # under the old rule these customers would mostly stay
+    assert generator.churn_outcome(rng, x).mean() < 0.2
+
+
+def test_traffic_draws_fresh_customers_and_a_shifted_share(tmp_path: Path) -> None:
+    from mlctl.example import traffic
+
+    source = generate(tmp_path, customers=2000)["customer_activity"]  # ends today: values are fresh
+    plan = traffic._draw(source, "customer_id", 90 * 86400, 500, 0.4, seed=3)
+    again = traffic._draw(source, "customer_id", 90 * 86400, 500, 0.4, seed=3)
+    assert plan == again
+    assert len(plan.bodies) == 500 and sum(plan.shifted) == 200
+    activity = pd.read_csv(source)
+    known = set(activity["customer_id"])
+    for body, shifted in zip(plan.bodies, plan.shifted, strict=True):
+        if shifted:
+            assert body["customer_id"] not in known and body["customer_id"] > "C002000"
+            assert set(body) == {"customer_id", *FEATURES}
+            for name in FEATURES:
+                assert isinstance(body[name], float if name in FLOAT_FEATURES else int), name
+        else:
+            assert set(body) == {"customer_id"} and body["customer_id"] in known
+    # only customers whose online row is complete and fresh are asked for by key
+    incomplete = set(
+        activity.sort_values("event_timestamp")
+        .groupby("customer_id")
+        .tail(1)
+        .pipe(lambda f: f[f[list(FEATURES)].isna().any(axis=1)]["customer_id"])
+    )
+    assert not incomplete & {b["customer_id"] for b in plan.bodies}
+    old = generate(tmp_path / "old", customers=300, as_of="2020-01-01")["customer_activity"]
+    with pytest.raises(MlctlError, match="younger than the feature view's ttl"):
+        traffic._draw(old, "customer_id", 90 * 86400, 10, 0.0, seed=0)
+
+
+class _StubServer:
+    """A model server stand-in: /ready, and /predict answering version 7."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.received: list[dict[str, Any]] = []
+        received = self.received
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._send(200, {"ready": True})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                received.append(body)
+                self._send(200, {**body, "prediction": "No", "probability": 0.2, "version": 7})
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_demo_traffic_sends_requests_and_appends_labels(repo: Path) -> None:
+    from conftest import invoke
+
+    outcomes = repo / "data" / "churn_outcomes.csv"
+    before = pd.read_csv(outcomes)
+    started = pd.Timestamp.now(tz="UTC").floor("s")
+    stub = _StubServer()
+    try:
+        result = invoke(repo, "demo", "traffic", "-e", "dev", "--url", stub.url, "--requests", "200")
+    finally:
+        stub.close()
+    assert result.exit_code == 0, result.output
+    assert "Sent 200 requests" in result.output and "120 by customer id" in result.output
+    assert "80 from a shifted population" in result.output
+    assert "Answered 200 (v7: 200); no errors." in result.output
+    assert "Wrote 200 delayed labels" in result.output and "read by monitor churn-quality" in result.output
+    assert len(stub.received) == 200
+    after = pd.read_csv(outcomes)
+    assert list(after.columns) == list(before.columns)
+    pd.testing.assert_frame_equal(after.iloc[: len(before)], before)
+    new = after.iloc[len(before) :]
+    assert len(new) == 200 and set(new["churned"]) == {"Yes", "No"}
+    assert sorted(new["customer_id"]) == sorted(b["customer_id"] for b in stub.received)
+    assert (pd.to_datetime(new["event_timestamp"], utc=True) >= started).all()
+    # the labels file still passes its dataset's checks
+    plan = invoke(repo, "plan", "-e", "dev", "--target", "dataset.churn_outcomes")
+    assert plan.exit_code == 0, plan.output
+
+
+def test_demo_traffic_without_a_server_is_one_clear_error(repo: Path) -> None:
+    from conftest import invoke
+
+    outcomes = repo / "data" / "churn_outcomes.csv"
+    before = outcomes.read_bytes()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = invoke(repo, "demo", "traffic", "-e", "dev", "--url", f"localhost:{port}", "--wait", "0.5")
+    assert result.exit_code == 1
+    assert f"no model server ready at http://localhost:{port}" in result.output
+    assert "Traceback" not in result.output
+    assert outcomes.read_bytes() == before

@@ -11,8 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from conftest import edit, invoke, state_of
 from test_features_online import redis_server  # noqa: F401 - fixture
 from test_features_store import ROWS, write_repo
@@ -321,4 +319,3 @@ def test_plan_imports_no_pandas_for_feature_views(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['feature_view.cf'] False"
-    assert pd is not None

@@ -12,7 +12,6 @@ import pytest
 from conftest import edit, invoke
 from mlctl.plan.comment import LIMIT, MARKER, Report, build_comment
 from mlctl.plan.model import UNKNOWN, Plan, ResourceChange
-from mlctl.plan.render import render_markdown
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
@@ -149,10 +148,6 @@ def test_snapshot_several_environments() -> None:
 def test_snapshot_nothing_changed() -> None:
     [body] = build_comment(Report([], base="origin/main", head="b" * 40))
     snapshot("comment_empty.md", body)
-
-
-def test_snapshot_render_markdown() -> None:
-    snapshot("render_markdown.md", render_markdown(prod_plan()))
 
 
 def test_summary_comes_first_with_counts_and_blocking_gates() -> None:

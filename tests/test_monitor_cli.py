@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import pytest
 
 from conftest import edit, invoke, plan_json, state_of
-from test_monitor_support import activity_rows, write_log
+from monitor_support import activity_rows, write_log
 
 MODELS = Path("environments/dev/models.yaml")
 MONITORS = Path("environments/dev/monitors.yaml")

@@ -91,7 +91,7 @@ def test_monitor_command_imports_nothing_heavy() -> None:
 
 
 def test_monitor_schedule_due() -> None:
-    from mlctl.monitor.runner import _due
+    from mlctl.monitor.evaluation import is_due as _due
     from mlctl.state.document import MonitorRecord
 
     ran = MonitorRecord(last_run_at="2026-11-23T02:30:00Z")

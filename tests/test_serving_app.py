@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from mlctl.providers.predlog import prediction_log_dir, read_predictions
 from mlctl.serving.app import create_app
 from mlctl.state.document import State
-from test_serving_helpers import ROW
+from serving_helpers import ROW
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_batch_is_one_call_and_keeps_order(client: TestClient) -> None:
         (dict(ROW, total_orders_30d=2.5), "total_orders_30d", "int_type"),
         (dict(ROW, avg_order_value="55"), "avg_order_value", "float_type"),
         (dict(ROW, avg_order_value=1e300), "avg_order_value", "less_than_equal"),
-        (dict(ROW, login_frequency_7d=True), "login_frequency_7d", "int_type"),
+        (dict(ROW, login_frequency_7d=True), "login_frequency_7d", "float_type"),
         (dict(ROW, customer_id=17), "customer_id", "string_type"),
     ],
 )
@@ -118,12 +118,35 @@ def test_missing_features_without_entity_key_is_422(client: TestClient) -> None:
     assert {"avg_order_value", "days_since_last_order"} <= fields
 
 
-def test_entity_key_only_with_expired_online_values_is_a_clear_422(client: TestClient) -> None:
-    """The example's snapshots are older than the view's ttl: the store withholds them and the
+def stale_and_live_customers(repo: Path, ttl_days: int = 90) -> tuple[str, str]:
+    """A customer whose latest snapshot is older than the view's ttl, and one within it."""
+    import pandas as pd
+
+    frame = pd.read_csv(repo / "data" / "customer_activity.csv")
+    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
+    age = pd.Timestamp.now(tz="UTC") - frame.groupby("customer_id")["event_timestamp"].max()
+    stale = age[age > pd.Timedelta(days=ttl_days + 1)]
+    live = age[age < pd.Timedelta(days=ttl_days - 30)]
+    assert len(stale) and len(live), "the example data has both quiet and active customers"
+    return str(stale.index[0]), str(live.index[0])
+
+
+def test_entity_key_only_with_expired_online_values_is_a_clear_422(client: TestClient, applied: Path) -> None:
+    """A customer quiet for longer than the view's ttl: the store withholds the values and the
     answer names the feature and why, instead of predicting on stale or imputed values."""
-    r = client.post("/predict", json={"customer_id": "C000001"})
+    stale, _ = stale_and_live_customers(applied)
+    r = client.post("/predict", json={"customer_id": stale})
     assert r.status_code == 422, r.text
     assert "total_orders_30d" in r.text
+
+
+def test_entity_key_only_with_live_online_values_predicts(client: TestClient, applied: Path) -> None:
+    """The example data ends the day it is generated, so an active customer is answered from
+    the online store alone (the guide's request by customer id)."""
+    _, live = stale_and_live_customers(applied)
+    r = client.post("/predict", json={"customer_id": live})
+    assert r.status_code == 200, r.text
+    assert r.json()["customer_id"] == live and 0.0 <= r.json()["probability"] <= 1.0
 
 
 def test_health_ready_model(client: TestClient) -> None:

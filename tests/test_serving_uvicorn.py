@@ -14,7 +14,7 @@ import pytest
 
 from conftest import edit, invoke
 from mlctl.providers.local import LocalServing
-from test_serving_helpers import ROW, Server
+from serving_helpers import ROW, Server
 
 
 @pytest.fixture

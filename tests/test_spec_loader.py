@@ -234,35 +234,3 @@ def test_empty_provider_file_and_missing_local_default(repo: Path) -> None:
     (repo / "providers" / "k8s.yaml").write_text("")
     with pytest.raises(ConfigError, match=r"providers/k8s\.yaml:1: .*empty provider file"):
         load(repo)
-
-
-def test_thousand_models_load_fast(tmp_path: Path) -> None:
-
-    env = tmp_path / "environments" / "big"
-    env.mkdir(parents=True)
-    data, views, models, endpoints, monitors = (
-        ["datasets:", "  labels: {path: data/l.csv, timestamp: ts}"],
-        ["entities:", "  c: {join_key: cid}", "feature_views:"],
-        ["models:"],
-        ["endpoints:"],
-        ["monitors:"],
-    )
-    for i in range(1000):
-        data += [f"  d{i}:", f"    path: data/d{i}.csv", "    timestamp: ts",
-                 "    schema: {cid: string, ts: datetime, a: int, b: float}"]  # fmt: skip
-        views += [f"  v{i}:", "    entities: [c]", f"    source: d{i}", "    ttl: 1d",
-                  "    features: {a: int, b: float}"]  # fmt: skip
-        models += [f"  m{i}:", "    training:", "      labels: labels", "      target: y",
-                   f"      features: [v{i}:a, v{i}:b]",
-                   "      estimator: sklearn.ensemble.RandomForestClassifier",
-                   "      params: {n_estimators: 100, max_depth: 5}",
-                   "    gates: {min_auc: 0.7}", "    stages: {production: staging}",
-                   "    retrain: {schedule: '0 6 * * 1', on: [drift]}"]  # fmt: skip
-        endpoints.append(f"  e{i}: {{model: m{i}}}")
-        monitors.append(f"  n{i}: {{model: m{i}, kind: drift, schedule: '*/5 * * * *'}}")
-    for name, lines in (("d", data), ("f", views), ("m", models), ("e", endpoints),
-                        ("n", monitors)):  # fmt: skip
-        (env / f"{name}.yaml").write_text("\n".join(lines) + "\n")
-    # Timing lives in benchmarks/plan_scale.py; here: a large environment loads completely.
-    spec = load_environment(tmp_path, "big")
-    assert len(spec.config.models) == 1000

@@ -532,10 +532,6 @@ def test_bad_configuration(
     assert line in message
 
 
-def test_at_least_25_distinct_cases() -> None:
-    assert len({case[0] for case in CASES}) >= 25
-
-
 def test_estimator_is_never_imported(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_import = builtins.__import__
 

@@ -10,7 +10,7 @@ import pytest
 
 import mlctl
 from mlctl.errors import LockError, StateConflictError
-from mlctl.state import GitInfo, LocalBackend, LockInfo, State, StateBackend, locked, persist
+from mlctl.state import GitInfo, LocalBackend, LockInfo, State, locked, persist
 
 
 def test_lockinfo_new_describe_and_json_round_trip() -> None:
@@ -31,10 +31,6 @@ def test_lockinfo_from_dict_tolerates_missing_and_extra_keys() -> None:
     assert info.id == "x" and info.pid == 12 and info.operation == "unknown"
     with pytest.raises(ValueError):
         LockInfo.from_json("[1, 2]")
-
-
-def test_local_backend_satisfies_protocol(tmp_path: Path) -> None:
-    assert isinstance(LocalBackend(tmp_path / "s.json"), StateBackend)
 
 
 def test_persist_bumps_serial_and_stamps(tmp_path: Path) -> None:

@@ -1,14 +1,19 @@
-"""Errors a user can cause, and the diagnostics that describe bad configuration.
+"""Errors a user can cause, and the diagnostics that describe what went wrong.
 
 Contract: every exception a user can provoke (bad YAML, a held lock, a stale plan, a failed
-gate) is an :class:`MlctlError`. The CLI's single error boundary prints ``str(error)`` as one
-line (or one line per diagnostic) and exits 1; anything else is a bug and gets a crash log.
+gate) is an :class:`MlctlError`; a :class:`Diagnostic` is one located problem, with a
+severity, that a :class:`ConfigError` or an operation's result carries. The CLI's single
+error boundary prints ``str(error)`` as one line (or one line per diagnostic) and exits 1;
+anything else is a bug and gets a crash log.
 Raising an ``MlctlError`` must never leave state half-written: raise before persisting.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True)
@@ -16,8 +21,11 @@ class Diagnostic:
     """One problem found in configuration, located in its source file.
 
     ``path`` is the dotted key path inside the merged environment
-    (``models.churn-predictor.training.test_size``); ``file``/``line`` point at the YAML
-    node (1-based line), or are ``None`` when the problem has no single source location.
+    (``models.churn-predictor.training.test_size``) or, for a problem found while changing
+    the world, the resource address (``model_version.churn-predictor``); ``file``/``line``
+    point at the YAML node (1-based line), or are ``None`` when the problem has no single
+    source location. ``severity`` is ``error`` (the command fails) or ``warning`` (it
+    succeeds, and says so); it does not change how the diagnostic reads.
     """
 
     summary: str
@@ -25,6 +33,7 @@ class Diagnostic:
     file: str | None = None
     line: int | None = None
     hint: str | None = None
+    severity: Severity = "error"
 
     def __str__(self) -> str:
         where = ""

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlctl.errors import MlctlError
-from mlctl.spec.loader import EnvSpec, load_environment
+from mlctl.spec.envspec import EnvSpec
+from mlctl.spec.loader import load_environment
 from mlctl.state.backend import StateBackend
 from mlctl.state.local import LocalBackend
 

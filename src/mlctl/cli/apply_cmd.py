@@ -1,27 +1,22 @@
-"""``mlctl apply``: plan (or load a saved plan), confirm, execute under the lock."""
+"""``mlctl apply``: plan (or load a saved plan), confirm, execute -- through
+:func:`mlctl.operations.apply`, which holds the lock; this module renders."""
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from mlctl.cli.output import Progress
-from mlctl.engine.apply import Executor
-from mlctl.engine.reality import ProviderReality
-from mlctl.errors import ApplyError, MlctlError
-from mlctl.gitops.git import current_actor, git_info
-from mlctl.plan.model import Plan
-from mlctl.plan.planner import make_plan
-from mlctl.plan.render import render_text
-from mlctl.state.backend import locked
-from mlctl.state.document import State
-from mlctl.workspace import open_workspace
+from mlctl.cli.options import ENV, repo_of
+
+if TYPE_CHECKING:
+    from mlctl.plan.model import Plan
 
 
 def _confirm(env: str) -> None:
+    from mlctl.errors import MlctlError
+
     if not sys.stdin.isatty():
         raise MlctlError(
             "apply needs confirmation but no terminal is attached: pass --auto-approve or a saved plan"
@@ -33,65 +28,59 @@ def _confirm(env: str) -> None:
         raise MlctlError("apply cancelled")
 
 
-def run(
-    repo: Path,
+@click.command("apply")
+@ENV
+@click.argument("planfile", required=False, type=click.Path(dir_okay=False))
+@click.option("--auto-approve", is_flag=True, help="Skip the confirmation.")
+@click.option("--target", "targets", multiple=True, metavar="ADDR")
+@click.option("--replace", "replace", multiple=True, metavar="ADDR")
+@click.option("--refresh/--no-refresh", default=True)
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="In CI (CI=true), apply even with uncommitted changes to environments/ or providers/.",
+)
+@click.pass_context
+def command(
+    ctx: click.Context,
     env: str,
-    *,
     planfile: str | None,
     auto_approve: bool,
-    targets: list[str],
-    replace: list[str],
+    targets: tuple[str, ...],
+    replace: tuple[str, ...],
     refresh: bool,
-    allow_dirty: bool = False,
+    allow_dirty: bool,
 ) -> None:
-    ws = open_workspace(repo, env)
-    git = git_info(ws.repo)
-    if git.dirty and not allow_dirty and os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
-        raise MlctlError(
-            "refusing to apply in CI from a dirty tree: environments/ or providers/ have uncommitted "
-            "changes, so the recorded commit would not reproduce what is applied (commit them, or "
-            "pass --allow-dirty)"
-        )
-    actor = current_actor()
-    with locked(ws.backend, "apply", env):
-        state = ws.backend.read()
-        reality = ProviderReality(ws.spec)
-        if planfile:
-            if targets or replace:
-                raise MlctlError("--target/--replace belong to the plan; they cannot change a saved plan")
-            plan = Plan.load(Path(planfile))
-            if plan.environment != env:
-                raise MlctlError(f"{planfile} is a plan for environment '{plan.environment}', not '{env}'")
-            data = {
-                name: reality.dataset_fingerprint(name, ws.spec.config.datasets[name])
-                for name in plan.data
-                if name in ws.spec.config.datasets
-            }
-            plan.check_fresh(
-                lineage=state.lineage if state else None,
-                serial=state.serial if state else 0,
-                spec_digest=ws.spec.digest,
-                data=data,
-            )
-        else:
-            plan = make_plan(ws.spec, state, reality if refresh else None, targets=targets, replace=replace)
-            click.echo(render_text(plan), nl=False)
-            if not plan.has_changes:
-                return
+    """Make the environment match its configuration (or apply a saved PLANFILE)."""
+    from mlctl import operations
+    from mlctl.cli.output import Progress
+    from mlctl.errors import ApplyError
+    from mlctl.workspace import open_workspace
+
+    def review(plan: Plan) -> None:
+        from mlctl.plan.render import render_text
+
+        click.echo(render_text(plan), nl=False)
+        if plan.has_changes:
             if not auto_approve:
                 _confirm(env)
             click.echo("")
-        if not plan.has_changes:
+
+    ws = open_workspace(repo_of(ctx), env)
+    options = operations.ApplyOptions(
+        planfile=planfile, targets=targets, replace=replace, refresh=refresh, allow_dirty=allow_dirty
+    )
+    result = operations.apply(ws, options, review=review, listener=Progress())
+    if not result.plan.has_changes:
+        if planfile:
             click.echo("No changes. The environment matches the configuration.")
-            return
-        executor = Executor(ws, state or State(environment=env), git=git, actor=actor, listener=Progress())
-        result = executor.apply(plan)
+        return
     trained = ", ".join(f"{m} v{v}" for m, v in result.trained)
     click.echo(
-        f"\nApply {'complete' if not result.errors else 'finished with errors'}! "
-        f"{len(result.applied)} applied, {len(result.errors)} failed, {len(result.skipped)} skipped"
+        f"\nApply {'complete' if result.ok else 'finished with errors'}! "
+        f"{len(result.applied)} applied, {len(result.failed)} failed, {len(result.skipped)} skipped"
         + (f"; trained {trained}" if trained else "")
         + "."
     )
-    if result.errors:
-        raise ApplyError("\n".join(result.errors))
+    if not result.ok:
+        raise ApplyError("\n".join(str(d) for d in result.errors))

@@ -5,17 +5,11 @@ Light at import (click only): the store, pandas and the state machinery load ins
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
-ENV = click.option("-e", "--env", "env", required=True, metavar="ENV", help="Environment name.")
-
-
-def _repo(ctx: click.Context) -> Path:
-    obj = ctx.find_root().obj or {}
-    return Path(obj.get("repo", ".")).resolve()
+from mlctl.cli.options import ENV, repo_of
 
 
 @click.group("features")
@@ -33,7 +27,7 @@ def list_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
     from mlctl.features.store import FeatureStore
     from mlctl.workspace import open_workspace
 
-    ws = open_workspace(_repo(ctx), env)
+    ws = open_workspace(repo_of(ctx), env)
     state = ws.backend.read()
     views = FeatureStore(spec=ws.spec).list_feature_views()
     for view in views:
@@ -82,55 +76,18 @@ def materialize_cmd(
 
     Takes the environment's lock and records the new windows in state, exactly as apply does.
     """
-    from mlctl.engine.reality import ProviderReality
+    from mlctl import operations
     from mlctl.errors import MlctlError
-    from mlctl.features.materialize import materialize_view
-    from mlctl.gitops.git import git_info
-    from mlctl.spec.validate import did_you_mean
-    from mlctl.state.backend import locked, persist
-    from mlctl.state.document import utcnow
     from mlctl.workspace import open_workspace
 
-    ws = open_workspace(_repo(ctx), env)
-    config = ws.spec.config
-    for name in views:
-        if name not in config.feature_views:
-            hint = did_you_mean(name, config.feature_views)
-            raise MlctlError(
-                f"no feature view '{name}' in environment '{env}'" + (f" ({hint})" if hint else "")
-            )
-        if not config.feature_views[name].online:
-            raise MlctlError(f"feature view '{name}' is not online (set 'online: true' and run mlctl apply)")
-    names = list(views) or [n for n, v in config.feature_views.items() if v.online]
-    if not names:
-        raise MlctlError(f"no online feature views in environment '{env}'")
-    git = git_info(ws.repo)
-    with locked(ws.backend, "features materialize", env):
-        state = ws.backend.read()
-        reality = ProviderReality(ws.spec)
-        for name in names:
-            address = f"feature_view.{name}"
-            resource = state.resources.get(address) if state else None
-            if state is None or resource is None:
-                raise MlctlError(f"{address} is not applied yet: run mlctl apply -e {env} first")
-            source = config.feature_views[name].source
-            checked = state.resources.get(f"dataset.{source}")
-            if checked is not None and checked.status and not checked.status.get("passed", True):
-                failed = ", ".join(checked.status.get("failed", []))
-                raise MlctlError(f"dataset.{source} failed its last check ({failed}); fix it and run apply")
-            dataset = config.datasets[source]
-            result = materialize_view(
-                ws.spec,
-                name,
-                resource.status,
-                end=end,
-                rebuild="rebuild requested (--rebuild)" if rebuild else None,
-                fingerprint=reality.dataset_fingerprint(source, dataset),
-            )
-            resource.status = result.status
-            resource.updated_at = utcnow()
-            persist(ws.backend, state, git=git)
-            click.echo(f"{address}: {result.summary()}")
+    ws = open_workspace(repo_of(ctx), env)
+    options = operations.MaterializeOptions(views=views, end=end, rebuild=rebuild)
+    result = operations.materialize(ws, options)
+    for outcome in result.outcomes:
+        if outcome.status is operations.Status.OK:
+            click.echo(f"{outcome.address}: {outcome.message}")
+    if not result.ok:
+        raise MlctlError("\n".join(str(d) for d in result.errors))
 
 
 def _parse_entity(text: str) -> dict[str, Any]:
@@ -173,7 +130,7 @@ def get_cmd(
     from mlctl.features.store import PRESENT, FeatureStore
 
     rows = [_parse_entity(e) for e in entities]
-    with FeatureStore(_repo(ctx), env) as store:
+    with FeatureStore(repo_of(ctx), env) as store:
         refs = list(features)
         if not refs:
             given = set().union(*(r.keys() for r in rows))

@@ -1,4 +1,4 @@
-"""``mlctl init``: write the example repository."""
+"""``mlctl init DIRECTORY``: write the example repository."""
 
 from __future__ import annotations
 
@@ -6,11 +6,17 @@ from pathlib import Path
 
 import click
 
-from mlctl.example.init import init_repo
 
+@click.command("init")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--no-data", is_flag=True, help="Skip generating the example data.")
+@click.option("--customers", default=20000, show_default=True, help="Customers in the example data.")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Day the example data ends at (default: today).")
+def command(directory: str, no_data: bool, customers: int, as_of: str | None) -> None:
+    """Write a complete working repository (the churn example) into DIRECTORY."""
+    from mlctl.example.init import init_repo
 
-def run(directory: Path, *, generate_data: bool, customers: int) -> None:
-    written = init_repo(directory, generate_data=generate_data, customers=customers)
+    written = init_repo(Path(directory), generate_data=not no_data, customers=customers, as_of=as_of)
     click.echo(f"Wrote {len(written)} files to {directory}.")
     click.echo("Next:")
     click.echo(f"  cd {directory}")

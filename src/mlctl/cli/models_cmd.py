@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlctl.cli.output import echo_json
-from mlctl.errors import NotFoundError
-from mlctl.state.document import ModelRegistry, ModelVersion, State
-from mlctl.workspace import open_workspace
+from mlctl.cli.options import ENV, repo_of
+
+if TYPE_CHECKING:
+    from mlctl.state.document import ModelRegistry, ModelVersion, State
 
 
 def _version(v: ModelVersion) -> dict[str, Any]:
@@ -28,7 +28,10 @@ def _version(v: ModelVersion) -> dict[str, Any]:
     }
 
 
-def _entry(name: str, registry: ModelRegistry) -> dict[str, Any]:
+def _entry(name: str, registry: ModelRegistry | None) -> dict[str, Any]:
+    from mlctl.state.document import ModelRegistry
+
+    registry = registry or ModelRegistry()
     return {
         "name": name,
         "stages": {
@@ -40,15 +43,30 @@ def _entry(name: str, registry: ModelRegistry) -> dict[str, Any]:
 
 
 def _load(repo: Path, env: str) -> tuple[State, list[str]]:
+    from mlctl.state.document import State
+    from mlctl.workspace import open_workspace
+
     ws = open_workspace(repo, env)
     state = ws.backend.read() or State(environment=env)
     names = sorted(set(ws.spec.config.models) | set(state.models))
     return state, names
 
 
-def list_(repo: Path, env: str, as_json: bool) -> None:
-    state, names = _load(repo, env)
-    entries = [_entry(n, state.models.get(n) or ModelRegistry()) for n in names]
+@click.group("models")
+def command() -> None:
+    """The model registry: models, versions, stages."""
+
+
+@command.command("list")
+@ENV
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def list_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
+    """Models with their stage holders and versions."""
+    from mlctl.cli.output import echo_json
+
+    state, names = _load(repo_of(ctx), env)
+    entries = [_entry(n, state.models.get(n)) for n in names]
     if as_json:
         echo_json(entries)
         return
@@ -59,11 +77,20 @@ def list_(repo: Path, env: str, as_json: bool) -> None:
         click.echo(f"{e['name']:<28} {staging:>8} {production:>10} {len(e['versions']):>8}")
 
 
-def versions(repo: Path, env: str, model: str, as_json: bool) -> None:
-    state, names = _load(repo, env)
+@command.command("versions")
+@click.argument("model")
+@ENV
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def versions_cmd(ctx: click.Context, model: str, env: str, as_json: bool) -> None:
+    """Every version of MODEL with status, stage, metrics and artifact."""
+    from mlctl.cli.output import echo_json
+    from mlctl.errors import NotFoundError
+
+    state, names = _load(repo_of(ctx), env)
     if model not in names:
         raise NotFoundError(f"model '{model}' not found in environment '{env}' (known: {', '.join(names)})")
-    entry = _entry(model, state.models.get(model) or ModelRegistry())
+    entry = _entry(model, state.models.get(model))
     if as_json:
         echo_json(entry["versions"])
         return

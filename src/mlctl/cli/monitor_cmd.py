@@ -10,10 +10,7 @@ from pathlib import Path
 
 import click
 
-
-def _repo(ctx: click.Context) -> Path:
-    obj = ctx.find_root().obj or {}
-    return Path(obj.get("repo", ".")).resolve()
+from mlctl.cli.options import ENV, repo_of
 
 
 @click.group("monitor")
@@ -22,7 +19,7 @@ def command() -> None:
 
 
 @command.command("run")
-@click.option("-e", "--env", "env", required=True, metavar="ENV", help="Environment name.")
+@ENV
 @click.argument("monitors", nargs=-1)
 @click.option(
     "--current",
@@ -52,34 +49,27 @@ def run(
     detailed_exitcode: bool,
 ) -> None:
     """Evaluate the monitors of ENV (all, or the MONITORS named) and carry out their actions."""
+    from mlctl import operations
     from mlctl.errors import MlctlError
-    from mlctl.gitops.git import current_actor, git_info
     from mlctl.monitor import report
-    from mlctl.monitor.runner import run_monitors
     from mlctl.workspace import open_workspace
 
-    ws = open_workspace(_repo(ctx), env)
+    ws = open_workspace(repo_of(ctx), env)
     if current is not None and not current.is_absolute():
         current = Path.cwd() / current
-    result = run_monitors(
-        ws,
-        list(monitors),
-        actor=current_actor(ws.repo),
-        git=git_info(ws.repo),
-        current=current,
-    )
+    result = operations.monitor(ws, operations.MonitorOptions(monitors=monitors, current=current))
     click.echo(report.render_json(result) if as_json else report.render_text(result))
     if report_dir is not None:
         paths = report.write_reports(result, report_dir)
         click.echo("Reports: " + ", ".join(str(p) for p in paths), err=True)
-    if result.errors:
-        raise MlctlError("\n".join(result.errors))
+    if result.diagnostics:
+        raise MlctlError("\n".join(str(d) for d in result.diagnostics))
     if detailed_exitcode and result.fired:
         sys.exit(2)
 
 
 @command.command("triggers")
-@click.option("-e", "--env", "env", required=True, metavar="ENV", help="Environment name.")
+@ENV
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def triggers(ctx: click.Context, env: str, as_json: bool) -> None:
@@ -88,7 +78,7 @@ def triggers(ctx: click.Context, env: str, as_json: bool) -> None:
     from mlctl.plan.triggers import due_triggers, trigger_status
     from mlctl.workspace import open_workspace
 
-    ws = open_workspace(_repo(ctx), env)
+    ws = open_workspace(repo_of(ctx), env)
     state = ws.backend.read()
     rows = []
     for model, registry in sorted((state.models if state else {}).items()):

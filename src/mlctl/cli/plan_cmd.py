@@ -1,135 +1,134 @@
-"""``mlctl plan``: build a plan (one environment, or every changed one), render it, save it."""
+"""``mlctl plan``: plan one environment (or every changed one), render it, save it."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlctl.engine.reality import ProviderReality
-from mlctl.errors import MlctlError
-from mlctl.plan.model import Plan, check_writable
-from mlctl.plan.planner import make_plan
-from mlctl.plan.render import RENDERERS, plan_json
-from mlctl.workspace import open_workspace
+from mlctl.cli.options import repo_of
+
+if TYPE_CHECKING:
+    from mlctl.gitops.changed import ChangedEnvironments
+    from mlctl.operations.results import ChangedPlanResult, PlanResult
 
 
-def _one(
-    repo: Path,
-    env: str,
-    *,
-    targets: list[str],
-    replace: list[str],
-    refresh: bool,
-    evaluate: bool,
-) -> Plan:
-    ws = open_workspace(repo, env)
-    state = ws.backend.read()
-    reality = ProviderReality(ws.spec) if refresh else None
-    plan = make_plan(ws.spec, state, reality, targets=targets, replace=replace)
-    if evaluate and plan.has_changes:
-        from mlctl.engine.candidates import evaluate_plan
-        from mlctl.gitops.git import current_actor, git_info
-
-        def progress(message: str) -> None:
-            click.echo(f"[{env}] {message}", err=True)
-
-        plan, _ = evaluate_plan(
-            ws, plan, state, git=git_info(ws.repo), actor=current_actor(ws.repo), progress=progress
-        )
-    return plan
-
-
-def run(
-    repo: Path,
+@click.command("plan")
+@click.option("-e", "--env", "env", metavar="ENV", help="Environment name (or --changed).")
+@click.option(
+    "--changed",
+    is_flag=True,
+    help="Plan every environment whose files changed since the merge base with --base.",
+)
+@click.option(
+    "--base",
+    metavar="REF",
+    help="Base of --changed (default: origin/$GITHUB_BASE_REF, else origin/main or main).",
+)
+@click.option(
+    "--evaluate",
+    is_flag=True,
+    help="Train each candidate now (no state change) and show its metrics next to production's.",
+)
+@click.option(
+    "--out",
+    type=click.Path(),
+    help="Save the plan to FILE for apply (with --changed: a directory, one ENV.json per environment).",
+)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes.")
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="ADDR",
+    help="Plan only ADDR and its dependencies.",
+)
+@click.option(
+    "--replace",
+    "replace",
+    multiple=True,
+    metavar="ADDR",
+    help="Force ADDR to be replaced (retrained).",
+)
+@click.option("--refresh/--no-refresh", default=True, help="Read data fingerprints and artifacts first.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text")
+@click.pass_context
+def command(
+    ctx: click.Context,
     env: str | None,
-    *,
-    out: str | None,
-    targets: list[str],
-    replace: list[str],
-    refresh: bool,
-    fmt: str,
-    changed: bool = False,
-    base: str | None = None,
-    evaluate: bool = False,
-) -> int:
-    """Print the plan; return 1 when it has changes (for --detailed-exitcode), else 0."""
-    if evaluate and not refresh:
-        raise MlctlError("--evaluate needs the data fingerprints: drop --no-refresh")
-    if changed or base:
-        return _run_changed(
-            repo,
-            env,
-            out=out,
-            targets=targets,
-            replace=replace,
-            refresh=refresh,
-            fmt=fmt,
-            base=base,
-            evaluate=evaluate,
-        )
-    if env is None:
-        raise MlctlError(
-            "Missing option '-e' / '--env': plan needs an environment (or --changed for every changed one)"
-        )
-    if out:
-        check_writable(Path(out))
-    plan = _one(repo, env, targets=targets, replace=replace, refresh=refresh, evaluate=evaluate)
-    if fmt == "markdown":
-        from mlctl.plan.comment import Report, build_comment
-
-        click.echo(build_comment(Report([plan]))[0], nl=False)
-    else:
-        click.echo(RENDERERS[fmt](plan), nl=False)
-    if out:
-        plan.save(Path(out))
-        if fmt == "text":
-            click.echo(
-                f"\nSaved the plan to: {out}\nTo perform exactly these actions, run:\n"
-                f"  mlctl apply -e {env} {out}"
-            )
-    return 1 if plan.has_changes else 0
-
-
-def _run_changed(
-    repo: Path,
-    env: str | None,
-    *,
-    out: str | None,
-    targets: list[str],
-    replace: list[str],
-    refresh: bool,
-    fmt: str,
+    changed: bool,
     base: str | None,
     evaluate: bool,
-) -> int:
-    from mlctl.gitops.changed import changed_environments
+    out: str | None,
+    detailed_exitcode: bool,
+    targets: tuple[str, ...],
+    replace: tuple[str, ...],
+    refresh: bool,
+    fmt: str,
+) -> None:
+    """Show what apply would change."""
+    from mlctl import operations
+    from mlctl.errors import MlctlError
 
-    if env is not None:
-        raise MlctlError("-e and --changed exclude each other: --changed plans every changed environment")
-    if targets or replace:
-        raise MlctlError("--target/--replace name addresses of one environment: use -e ENV, not --changed")
-    found = changed_environments(repo, base)
+    options = operations.PlanOptions(targets=targets, replace=replace, refresh=refresh, evaluate=evaluate)
+    if changed or base:
+        if env is not None:
+            raise MlctlError("-e and --changed exclude each other: --changed plans every changed environment")
+        many = operations.plan_changed(
+            repo_of(ctx), options, base=base, out=out, progress=_progress, found=_found
+        )
+        _render_changed(many, fmt, out)
+        has_changes = many.has_changes
+    else:
+        if env is None:
+            raise MlctlError(
+                "Missing option '-e' / '--env': plan needs an environment "
+                "(or --changed for every changed one)"
+            )
+        from mlctl.workspace import open_workspace
+
+        ws = open_workspace(repo_of(ctx), env)
+        one = operations.plan(ws, options, out=out, progress=_progress)
+        _render(one, fmt, env, out)
+        has_changes = one.has_changes
+    if detailed_exitcode and has_changes:
+        sys.exit(2)
+
+
+def _progress(env: str, message: str) -> None:
+    click.echo(f"[{env}] {message}", err=True)
+
+
+def _found(found: ChangedEnvironments) -> None:
     click.echo(f"Changed since {found.base} ({found.merge_base[:12]}): {found.describe()}", err=True)
     for gone in found.removed:
         click.echo(
             f"Note: environments/{gone} was deleted; its state is left alone (nothing to plan)", err=True
         )
-    plans = [
-        _one(repo, name, targets=[], replace=[], refresh=refresh, evaluate=evaluate)
-        for name in found.environments
-    ]
-    if out:
-        folder = Path(out)
-        if folder.is_file():
-            raise MlctlError(
-                f"--out {out}: with --changed it names a directory (one ENV.json per environment)"
-            )
-        folder.mkdir(parents=True, exist_ok=True)
-        for plan in plans:
-            plan.save(folder / f"{plan.environment}.json")
+
+
+def _render(result: PlanResult, fmt: str, env: str, out: str | None) -> None:
+    from mlctl.plan.render import RENDERERS
+
+    if fmt == "markdown":
+        from mlctl.plan.comment import Report, build_comment
+
+        click.echo(build_comment(Report([result.plan]))[0], nl=False)
+    else:
+        click.echo(RENDERERS[fmt](result.plan), nl=False)
+    if out and fmt == "text":
+        click.echo(
+            f"\nSaved the plan to: {out}\nTo perform exactly these actions, run:\n"
+            f"  mlctl apply -e {env} {out}"
+        )
+
+
+def _render_changed(result: ChangedPlanResult, fmt: str, out: str | None) -> None:
+    from mlctl.plan.render import RENDERERS, plan_json
+
+    found, plans = result.changes, result.plans
     if fmt == "markdown":
         from mlctl.plan.comment import Report, build_comment
 
@@ -159,4 +158,3 @@ def _run_changed(
             click.echo(
                 f"\nSaved {len(plans)} plan(s) to {out}/ (apply one with: mlctl apply -e ENV {out}/ENV.json)"
             )
-    return 1 if any(p.has_changes for p in plans) else 0

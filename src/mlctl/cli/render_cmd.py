@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from mlctl.cli.options import repo_of
 from mlctl.errors import MlctlError
 
 
@@ -89,8 +90,7 @@ def _rendered_by_mlctl(path: Path) -> bool:
 @click.pass_context
 def command(ctx: click.Context, env: str, out: str) -> None:
     """Write ENV's Kubernetes manifests (for Argo CD / Flux) into DIR."""
-    repo = Path(ctx.obj["repo"]).resolve()
-    manifests, notes = render(repo, env)
+    manifests, notes = render(repo_of(ctx), env)
     for note in notes:
         click.echo(f"Note: {note}", err=True)
     if not manifests:

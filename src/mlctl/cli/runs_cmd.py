@@ -3,23 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from mlctl.cli.output import echo_json
-from mlctl.providers import local_root
-from mlctl.workspace import open_workspace
+from mlctl.cli.options import ENV, repo_of
 
-
-def _store(repo: Path, env: str):  # type: ignore[no-untyped-def]
+if TYPE_CHECKING:
     from mlctl.ml.tracking import RunStore
+
+
+def _store(repo: Path, env: str) -> RunStore:
+    from mlctl.ml.tracking import RunStore
+    from mlctl.providers import local_root
+    from mlctl.workspace import open_workspace
 
     ws = open_workspace(repo, env)
     return RunStore(ws.repo / local_root(ws.spec) / "runs" / env)
 
 
-def list_(repo: Path, env: str, model: str | None, as_json: bool) -> None:
-    records = _store(repo, env).list_runs(model)
+@click.group("runs")
+def command() -> None:
+    """Tracked training runs: params, metrics, data, artifacts."""
+
+
+@command.command("list")
+@ENV
+@click.option("--model", help="Only runs of this model.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def list_cmd(ctx: click.Context, env: str, model: str | None, as_json: bool) -> None:
+    """Runs, newest first."""
+    from mlctl.cli.output import echo_json
+
+    records = _store(repo_of(ctx), env).list_runs(model)
     if as_json:
         echo_json([r.to_dict() for r in records])
         return
@@ -33,8 +50,16 @@ def list_(repo: Path, env: str, model: str | None, as_json: bool) -> None:
         )
 
 
-def show(repo: Path, env: str, run_id: str, as_json: bool) -> None:
-    record = _store(repo, env).get_run(run_id).to_dict()
+@command.command("show")
+@ENV
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show_cmd(ctx: click.Context, env: str, run_id: str, as_json: bool) -> None:
+    """One run (RUN_ID or a unique prefix)."""
+    from mlctl.cli.output import echo_json
+
+    record = _store(repo_of(ctx), env).get_run(run_id).to_dict()
     if as_json:
         echo_json(record)
         return
@@ -49,9 +74,13 @@ def show(repo: Path, env: str, run_id: str, as_json: bool) -> None:
         click.echo(f"  {a}")
 
 
-def compare(repo: Path, env: str, run_ids: list[str], as_json: bool) -> None:
-    result = _store(repo, env).compare(run_ids)
-    if as_json:
-        echo_json(result)
-        return
-    echo_json(result)
+@command.command("compare")
+@ENV
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def compare_cmd(ctx: click.Context, env: str, run_ids: tuple[str, ...], as_json: bool) -> None:
+    """Params and metrics of several runs side by side."""
+    from mlctl.cli.output import echo_json
+
+    echo_json(_store(repo_of(ctx), env).compare(list(run_ids)))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from mlctl.cli.options import repo_of
 from mlctl.errors import MlctlError
 
 
@@ -32,12 +33,9 @@ def run(
 
     ws = open_workspace(repo, env)  # a bad environment or model fails here, in one line
     if model not in ws.spec.config.models:
-        from mlctl.spec.validate import did_you_mean
+        from mlctl.spec.names import not_defined
 
-        hint = did_you_mean(model, list(ws.spec.config.models))
-        raise MlctlError(
-            f"model '{model}' is not defined in environment '{env}'" + (f" ({hint})" if hint else "")
-        )
+        raise not_defined("model", model, env, ws.spec.config.models)
     if workers < 1:
         raise MlctlError("--workers must be at least 1")
     import uvicorn
@@ -152,9 +150,8 @@ def command(
 
     Set MLCTL_SERVE_TOKEN to require `Authorization: Bearer <token>`.
     """
-    repo = Path((ctx.obj or {}).get("repo", ".")).resolve()
     run(
-        repo,
+        repo_of(ctx),
         env,
         model,
         stage=stage,

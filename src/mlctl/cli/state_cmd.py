@@ -1,19 +1,22 @@
-"""``mlctl state list|show|pull|history`` and ``mlctl force-unlock``."""
+"""``mlctl state list|show|pull|history``: read the state of an environment."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from mlctl.cli.output import echo_json
-from mlctl.errors import MlctlError, NotFoundError
-from mlctl.plan.resources import sort_key
-from mlctl.state.document import State
-from mlctl.workspace import open_workspace
+from mlctl.cli.options import ENV, repo_of
+
+if TYPE_CHECKING:
+    from mlctl.state.document import State
 
 
 def _state(repo: Path, env: str) -> State:
+    from mlctl.errors import NotFoundError
+    from mlctl.workspace import open_workspace
+
     ws = open_workspace(repo, env)
     state = ws.backend.read()
     if state is None:
@@ -23,13 +26,32 @@ def _state(repo: Path, env: str) -> State:
     return state
 
 
-def list_(repo: Path, env: str) -> None:
-    for address in sorted(_state(repo, env).resources, key=sort_key):
+@click.group("state")
+def command() -> None:
+    """Inspect the state (list, show, pull, history)."""
+
+
+@command.command("list")
+@ENV
+@click.pass_context
+def list_cmd(ctx: click.Context, env: str) -> None:
+    """List the addresses in state."""
+    from mlctl.plan.resources import sort_key
+
+    for address in sorted(_state(repo_of(ctx), env).resources, key=sort_key):
         click.echo(address)
 
 
-def show(repo: Path, env: str, address: str) -> None:
-    state = _state(repo, env)
+@command.command("show")
+@ENV
+@click.argument("address")
+@click.pass_context
+def show_cmd(ctx: click.Context, env: str, address: str) -> None:
+    """Show one resource (JSON)."""
+    from mlctl.cli.output import echo_json
+    from mlctl.errors import NotFoundError
+
+    state = _state(repo_of(ctx), env)
     resource = state.resources.get(address)
     if resource is None:
         from difflib import get_close_matches
@@ -44,11 +66,19 @@ def show(repo: Path, env: str, address: str) -> None:
     echo_json(data)
 
 
-def pull(repo: Path, env: str, version: str | None = None) -> None:
+@command.command("pull")
+@ENV
+@click.option("--version", "version", metavar="ID", help="A stored snapshot (see `state history`).")
+@click.pass_context
+def pull_cmd(ctx: click.Context, env: str, version: str | None) -> None:
+    """Print the whole state document (or one stored snapshot of it)."""
+    from mlctl.errors import MlctlError
+    from mlctl.workspace import open_workspace
+
     if version is None:
-        click.echo(_state(repo, env).to_json(), nl=False)
+        click.echo(_state(repo_of(ctx), env).to_json(), nl=False)
         return
-    ws = open_workspace(repo, env)
+    ws = open_workspace(repo_of(ctx), env)
     read_version = getattr(ws.backend, "read_version", None)
     if read_version is None:
         raise MlctlError(
@@ -58,8 +88,18 @@ def pull(repo: Path, env: str, version: str | None = None) -> None:
     click.echo(read_version(version).to_json(), nl=False)
 
 
-def history(repo: Path, env: str, *, limit: int, as_json: bool) -> None:
-    ws = open_workspace(repo, env)
+@command.command("history")
+@ENV
+@click.option("--limit", default=20, show_default=True, help="Newest snapshots to list.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def history_cmd(ctx: click.Context, env: str, limit: int, as_json: bool) -> None:
+    """List stored snapshots of the state (S3 backend with a versioned bucket)."""
+    from mlctl.cli.output import echo_json
+    from mlctl.errors import MlctlError
+    from mlctl.workspace import open_workspace
+
+    ws = open_workspace(repo_of(ctx), env)
     list_versions = getattr(ws.backend, "history", None)
     if list_versions is None:
         raise MlctlError(
@@ -83,9 +123,3 @@ def history(repo: Path, env: str, *, limit: int, as_json: bool) -> None:
             "Bucket versioning is off: only the current state is kept "
             "(aws s3api put-bucket-versioning --versioning-configuration Status=Enabled)."
         )
-
-
-def force_unlock(repo: Path, env: str, lock_id: str) -> None:
-    ws = open_workspace(repo, env)
-    ws.backend.force_unlock(lock_id)
-    click.echo(f"Lock {lock_id} on {ws.backend.describe()} removed.")

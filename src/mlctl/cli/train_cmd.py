@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import click
 
+from mlctl.cli.options import repo_of
+
 
 @click.command("train-job", hidden=True)
 @click.argument("model")
@@ -23,13 +25,12 @@ import click
 @click.pass_context
 def command(ctx: click.Context, model: str, env: str, identity: str, result: str) -> None:
     """Train one model version for a Kubernetes training Job (used by the Job, not by hand)."""
-    from pathlib import Path
 
     from mlctl.engine.remote_training import run_job
     from mlctl.providers import artifact_store
     from mlctl.spec.loader import load_environment
 
-    spec = load_environment(Path(ctx.obj["repo"]).resolve(), env)
+    spec = load_environment(repo_of(ctx), env)
     record = run_job(spec, model, identity, result, store=artifact_store(spec))
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(record["metrics"].items()))
     click.echo(f"{model}: run {record['run_id']} stored {record['artifact']['uri']} ({metrics})")

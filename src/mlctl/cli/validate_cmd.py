@@ -1,17 +1,21 @@
-"""``mlctl validate`` and ``mlctl schema``."""
+"""``mlctl validate [-e ENV]``: load every environment (or one) and report every problem."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from mlctl.cli.output import echo_json
-from mlctl.errors import ConfigError, MlctlError
-from mlctl.spec import json_schema, list_environments, load_environment
+from mlctl.cli.options import repo_of
 
 
-def run(repo: Path, env: str | None) -> None:
+@click.command("validate")
+@click.option("-e", "--env", "env", metavar="ENV", help="Environment (default: all).")
+@click.pass_context
+def command(ctx: click.Context, env: str | None) -> None:
+    """Check configuration: schema, references, paths, cron, estimators."""
+    from mlctl.errors import ConfigError, MlctlError
+    from mlctl.spec import list_environments, load_environment
+
+    repo = repo_of(ctx)
     envs = [env] if env else list_environments(repo)
     if not envs:
         raise MlctlError(f"no environments found under {repo / 'environments'}")
@@ -29,12 +33,3 @@ def run(repo: Path, env: str | None) -> None:
         )
     if problems:
         raise ConfigError(problems)
-
-
-def schema(provider: bool) -> None:
-    if provider:
-        from mlctl.spec.schema import provider_json_schema
-
-        echo_json(provider_json_schema())
-    else:
-        echo_json(json_schema())

@@ -5,45 +5,124 @@ Contract: the caller holds the environment's lock and passes the state it read u
 before the next starts, so a crash loses at most the action in flight and a rerun converges:
 a version is registered in one write after its artifact is stored, so it is never duplicated
 or half-registered. Failures a user can fix (a data check, a gate, a tampered artifact) do not
-stop independent work; they skip what depends on them and are returned in
-:attr:`ApplyResult.errors` (the CLI exits 1). Production never moves to a version that failed.
+stop independent work; they skip what depends on them. Every action ends in one
+:class:`ActionOutcome` (ok, failed or skipped) of :attr:`ExecutionResult.outcomes`, and every
+failure in one error :class:`~mlctl.errors.Diagnostic` naming its address (the CLI exits 1).
+Production never moves to a version that failed.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from mlctl.engine.events import Event, Listener, quiet
 from mlctl.engine.registry import move_stage
-from mlctl.errors import MlctlError
+from mlctl.errors import Diagnostic, MlctlError
 from mlctl.plan.model import Plan, ResourceChange
 from mlctl.plan.planner import version_identity
 from mlctl.plan.resources import Desired, desired_resources
 from mlctl.plan.stage_targets import gate_results, resolve
 from mlctl.plan.triggers import (
     candidate_identity,
-    count_rows,
     due_triggers,
     mark_trained,
     sweep_cleared,
 )
-from mlctl.providers import artifact_store, local_root, serving
-from mlctl.providers.datasets import dataset_path
+from mlctl.providers import artifact_store, serving
+from mlctl.providers.base import ArtifactStore
+from mlctl.providers.datasets import count_rows, dataset_path
 from mlctl.state.backend import persist
 from mlctl.state.document import GitInfo, ModelVersion, ResourceState, State, utcnow
 from mlctl.workspace import Workspace
 
 
-@dataclass
-class ApplyResult:
-    """What an apply did: completed addresses, and errors (non-empty means exit 1)."""
+class Status(StrEnum):
+    """How one action ended."""
 
-    applied: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    """One action of a plan, done: ``message`` is the line progress showed for it."""
+
+    address: str
+    action: str
+    status: Status
+    message: str
+    seconds: float | None = None
+
+
+class ActionFailed(MlctlError):
+    """An action ran and failed after recording what it did (a data check, a gate).
+
+    ``str(self)`` is the reason the diagnostic gives; ``shown`` the shorter progress line.
+    """
+
+    def __init__(self, reason: str, shown: str | None = None) -> None:
+        super().__init__(reason)
+        self.shown = reason if shown is None else shown
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An action that did not run because something it needs failed; ``reason`` says what."""
+
+    reason: str
+
+
+@dataclass
+class ExecutionResult:
+    """What the executor did: one outcome per action, in plan order, and a diagnostic per
+    failure (any error means the apply failed; the state holds what succeeded)."""
+
+    outcomes: list[ActionOutcome] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
     trained: list[tuple[str, int]] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+
+    def _with(self, status: Status) -> list[str]:
+        return [o.address for o in self.outcomes if o.status is status]
+
+    @property
+    def applied(self) -> list[str]:
+        return self._with(Status.OK)
+
+    @property
+    def failed(self) -> list[str]:
+        return self._with(Status.FAILED)
+
+    @property
+    def skipped(self) -> list[str]:
+        return self._with(Status.SKIPPED)
+
+    @property
+    def errors(self) -> list[str]:
+        """The error diagnostics, one line each (``address: reason``)."""
+        return [str(d) for d in self.diagnostics if d.severity == "error"]
+
+
+def data_check_failure(
+    state: State | None, datasets: Iterable[str], failed_now: Mapping[str, str] | None = None
+) -> str | None:
+    """Why work on ``datasets`` must wait, or None: the first of them whose data check failed
+    in this run (``failed_now``: name -> what failed) or at its last check recorded in
+    ``state``. The one gate between a failed data check and what reads the data (training,
+    materialization)."""
+    failed_now = failed_now or {}
+    for name in datasets:
+        if name in failed_now:
+            return f"dataset.{name} failed ({failed_now[name]})"
+        prev = state.resources.get(f"dataset.{name}") if state else None
+        if prev is not None and prev.status and not prev.status.get("passed", True):
+            failed = ", ".join(prev.status.get("failed", []))
+            return f"dataset.{name} failed its last check ({failed})"
+    return None
 
 
 class Executor:
@@ -66,16 +145,16 @@ class Executor:
         self.actor = actor
         self.emit = listener
         self.desired: dict[str, Desired] = desired_resources(self.env, self.spec.placeholders)
-        self.result = ApplyResult()
+        self.result = ExecutionResult()
         self.failed_datasets: dict[str, str] = {}
         self.failed_models: dict[str, str] = {}
         self.fingerprints: dict[str, str] = {}
-        self._store: Any = None
+        self._store: ArtifactStore | None = None
         self.replace: set[str] = set()
 
     # -- plumbing ------------------------------------------------------------------------
     @property
-    def store(self) -> Any:
+    def store(self) -> ArtifactStore:
         if self._store is None:
             self._store = artifact_store(self.spec)
         return self._store
@@ -108,30 +187,34 @@ class Executor:
         return self.fingerprints[dataset]
 
     # -- driver --------------------------------------------------------------------------
-    def apply(self, plan: Plan) -> ApplyResult:
+    def apply(self, plan: Plan) -> ExecutionResult:
         """Carry out ``plan``'s changes in order; see the module contract."""
         self.replace = set(plan.replace)
         for change in plan.resource_changes:
             started = time.perf_counter()
+            address = change.address
             action = change.actions[-1] if change.actions else "update"
-            self.emit(Event("start", change.address, action))
+            self.emit(Event("start", address, action))
             try:
                 message = self._apply_one(change)
             except MlctlError as exc:
-                self.result.errors.append(f"{change.address}: {exc}")
-                self.emit(Event("failed", change.address, action, str(exc), time.perf_counter() - started))
+                shown = exc.shown if isinstance(exc, ActionFailed) else str(exc)
+                took = time.perf_counter() - started
+                self.result.outcomes.append(ActionOutcome(address, action, Status.FAILED, shown, took))
+                self.result.diagnostics.append(Diagnostic(str(exc), path=address))
+                self.emit(Event("failed", address, action, shown, took))
                 continue
-            if message is None:
-                self.result.skipped.append(change.address)
+            if isinstance(message, Skipped):
+                self.result.outcomes.append(ActionOutcome(address, action, Status.SKIPPED, message.reason))
+                self.emit(Event("skipped", address, action, message.reason))
                 continue
-            if message.startswith("!"):
-                self.emit(Event("failed", change.address, action, message[1:], time.perf_counter() - started))
-                continue
-            self.result.applied.append(change.address)
-            self.emit(Event("done", change.address, action, message, time.perf_counter() - started))
+            took = time.perf_counter() - started
+            self.result.outcomes.append(ActionOutcome(address, action, Status.OK, message, took))
+            self.emit(Event("done", address, action, message, took))
         return self.result
 
-    def _apply_one(self, change: ResourceChange) -> str | None:
+    def _apply_one(self, change: ResourceChange) -> str | Skipped:
+        """The action's one-line result, or why it was skipped; MlctlError when it failed."""
         if change.type == "feature_view":
             return self.apply_feature_view(change)
         if change.actions == ["delete"]:
@@ -221,23 +304,13 @@ class Executor:
         if failed:
             text = "; ".join(f"check {r.name} failed: {r.detail}" for r in failed)
             self.failed_datasets[d.name] = text
-            self.result.errors.append(f"dataset.{d.name}: {text}")
-            return "!" + text
+            raise ActionFailed(text)
         return f"{len(frame):,} rows, {len(results)} checks passed"
 
     # -- model versions ------------------------------------------------------------------
     def _blocked_by_data(self, d: Desired) -> str | None:
-        for dep in d.depends_on:
-            if not dep.startswith("dataset."):
-                continue
-            name = dep.split(".", 1)[1]
-            if name in self.failed_datasets:
-                return f"dataset.{name} failed ({self.failed_datasets[name]})"
-            prev = self.state.resources.get(dep)
-            if prev is not None and prev.status and not prev.status.get("passed", True):
-                failed = ", ".join(prev.status.get("failed", []))
-                return f"dataset.{name} failed its last check ({failed})"
-        return None
+        datasets = [dep.split(".", 1)[1] for dep in d.depends_on if dep.startswith("dataset.")]
+        return data_check_failure(self.state, datasets, self.failed_datasets)
 
     def _production_metrics(self, name: str) -> dict[str, float] | None:
         registry = self.state.models.get(name)
@@ -281,49 +354,26 @@ class Executor:
             self.checkpoint()
             return f"reuses v{existing.version} (no training)"
 
-        from mlctl.engine.training import train_candidate
+        from mlctl.engine.candidates import CandidateRequest, obtain
 
         def progress(message: str) -> None:
             self.emit(Event("info", d.address, "train", message))
 
-        from mlctl.engine.candidates import reuse_candidate  # a candidate `plan --evaluate` trained
-
-        candidate = None
-        if change.address not in self.replace:
-            candidate = reuse_candidate(
-                self.spec,
-                name,
-                identity,
+        # reused from the candidate store, else trained by a k8s Job or here
+        candidate = obtain(
+            CandidateRequest(
+                spec=self.spec,
+                model=name,
+                identity=identity,
                 store=self.store,
                 training=d.spec,
                 data=data,
                 production_metrics=self._production_metrics(name),
-                progress=progress,
-            )
-        from mlctl.engine import remote_training  # providers.training: a k8s provider
-
-        if candidate is None and remote_training.is_remote(self.spec):
-            candidate = remote_training.train_in_job(
-                self.spec,
-                name,
-                identity,
-                store=self.store,
-                training=d.spec,
-                data=data,
-                production_metrics=self._production_metrics(name),
+                git=self.git,
+                actor=self.actor,
                 replace=change.address in self.replace,
                 progress=progress,
             )
-        candidate = candidate or train_candidate(
-            self.spec,
-            name,
-            store=self.store,
-            runs_root=self.spec.repo / local_root(self.spec) / "runs" / self.spec.name,
-            data_fingerprints=data,
-            production_metrics=self._production_metrics(name),
-            git=self.git,
-            actor=self.actor,
-            progress=progress,
         )
         record = ModelVersion(
             version=existing.version if existing else registry.next_version,
@@ -360,17 +410,15 @@ class Executor:
             )
             reason = f"{name} v{record.version} rejected by its gates ({failed})"
             self.failed_models[name] = reason
-            self.result.errors.append(f"{d.address}: {reason}")
-            return f"!v{record.version} rejected: {failed}"
+            raise ActionFailed(reason, shown=f"v{record.version} rejected: {failed}")
         return f"registered v{record.version} ({summary})"
 
     # -- stages --------------------------------------------------------------------------
-    def apply_stage(self, d: Desired) -> str | None:
+    def apply_stage(self, d: Desired) -> str | Skipped:
         name = d.name
         stage = d.spec["stage"]
         if name in self.failed_models:
-            self.emit(Event("skipped", d.address, "promote", f"stays: {self.failed_models[name]}"))
-            return None
+            return Skipped(f"stays: {self.failed_models[name]}")
         model = self.env.models[name]
         registry = self.state.registry(name)
         mv = self.state.resources.get(f"model_version.{name}")

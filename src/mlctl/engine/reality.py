@@ -6,8 +6,8 @@ from typing import Any
 
 from mlctl.plan.refresh import ArtifactHealth
 from mlctl.providers import artifact_store
-from mlctl.providers.datasets import dataset_fingerprint
-from mlctl.spec.loader import EnvSpec
+from mlctl.providers.datasets import dataset_fingerprint, dataset_rows
+from mlctl.spec.envspec import EnvSpec
 from mlctl.spec.models import Dataset, Endpoint
 from mlctl.state.document import Artifact
 
@@ -21,6 +21,9 @@ class ProviderReality:
 
     def dataset_fingerprint(self, name: str, dataset: Dataset) -> str | None:
         return dataset_fingerprint(self.spec, dataset)
+
+    def dataset_rows(self, name: str, dataset: Dataset) -> int | None:
+        return dataset_rows(self.spec, dataset)
 
     def artifact_health(self, artifact: Artifact) -> ArtifactHealth:
         return self._store.health(artifact)

@@ -1,9 +1,10 @@
 """Training as a Kubernetes Job (``providers: {training: <a k8s provider>}``).
 
-Contract. :func:`is_remote` says whether an environment trains on Kubernetes. Apply (holding
-the environment's lock) calls :func:`train_in_job` where it would call
+Contract. :func:`is_remote` says whether an environment trains on Kubernetes. The candidate
+store (:func:`~mlctl.engine.candidates.obtain`, called by apply holding the environment's
+lock) calls :func:`train_in_job` where it would call
 :func:`~mlctl.engine.training.train_candidate`; it returns the same unnumbered
-:class:`~mlctl.engine.training.Candidate`, and numbering stays the executor's job.
+:class:`~mlctl.engine.candidates.Candidate`, and numbering stays the executor's job.
 
 The Job (:func:`~mlctl.providers.k8s_manifests.training_job_manifest`, named
 ``train-<model>-<12 hex of the version identity>``) runs the hidden ``mlctl train-job`` in the
@@ -25,23 +26,33 @@ apply that crashed while waiting); a Job still running is waited for again; a fa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlctl.engine.candidates import (
+    Candidate,
+    CandidateRequest,
+    look_up,
+    manifest_key,
+    read_manifest,
+    store_candidate,
+)
 from mlctl.errors import MlctlError
 from mlctl.spec.models import K8sProvider
+from mlctl.spec.names import not_defined
 
 if TYPE_CHECKING:
-    from mlctl.engine.training import Candidate
-    from mlctl.spec.loader import EnvSpec
+    from mlctl.providers.base import ArtifactStore
+    from mlctl.providers.k8s import K8sTraining, KubeClient
+    from mlctl.providers.s3 import S3ArtifactStore
+    from mlctl.spec.envspec import EnvSpec
 
 DEFAULT_TIMEOUT = 3600.0
 POLL_SECONDS = 2.0
-Progress = Callable[[str], None]
 
 
 def training_provider(spec: EnvSpec) -> K8sProvider | None:
@@ -67,7 +78,7 @@ def timeout_seconds() -> float:
     return value
 
 
-def s3_store(spec: EnvSpec, store: Any) -> Any:
+def s3_store(spec: EnvSpec, store: ArtifactStore) -> S3ArtifactStore:
     """The environment's artifact store, which must be S3: the Job's output must be readable
     from wherever apply runs."""
     from mlctl.providers.s3 import S3ArtifactStore
@@ -81,10 +92,8 @@ def s3_store(spec: EnvSpec, store: Any) -> Any:
     return store
 
 
-def result_uri(store: Any, model: str, identity: str) -> str:
+def result_uri(store: S3ArtifactStore, model: str, identity: str) -> str:
     """Where the Job writes the candidate record of ``model``'s version ``identity``."""
-    from mlctl.engine.candidates import manifest_key
-
     return f"s3://{store.bucket}/{store.object_key(manifest_key(model, identity))}"
 
 
@@ -98,102 +107,55 @@ def _job_state(job: dict[str, Any] | None) -> str:
     return "running"
 
 
-def _pick_up(
-    spec: EnvSpec,
-    name: str,
-    identity: str,
-    store: Any,
-    *,
-    training: dict[str, Any],
-    data: dict[str, str],
-    production_metrics: dict[str, float] | None,
-    where: str,
-    progress: Progress,
-) -> Candidate:
+def _pick_up(request: CandidateRequest, store: S3ArtifactStore, where: str) -> Candidate:
     """The candidate the Job recorded, verified; MlctlError (naming ``where``) otherwise."""
-    from mlctl.engine.candidates import read_manifest, reuse_candidate
-
+    name, identity = request.model, request.identity
     manifest = read_manifest(store, name, identity)
     uri = result_uri(store, name, identity)
     if manifest is None:
         raise MlctlError(f"{where} finished but left no readable result at {uri}")
-    if manifest.get("training") != training:
+    if manifest.get("training") != request.training:
         raise MlctlError(
             f"{where} trained another training spec than this apply planned (is its image "
             f"built from the same commit?); result {uri} not registered"
         )
-    if manifest.get("data") != data:
+    if manifest.get("data") != request.data:
         raise MlctlError(
             f"{where} trained on other data than this apply planned (did a dataset change "
             f"meanwhile?); result {uri} not registered"
         )
-    notes: list[str] = []
-    candidate = reuse_candidate(
-        spec,
-        name,
-        identity,
-        store=store,
-        training=training,
-        data=data,
-        production_metrics=production_metrics,
-        progress=notes.append,
-    )
-    if candidate is None:
-        why = notes[-1].split(";")[0] if notes else "it did not verify"
-        raise MlctlError(f"{where}: result {uri} refused: {why}")
-    candidate.notes = [f"trained by {where}"]
-    progress(f"{where}: result verified (artifact sha256 {candidate.artifact.sha256[:12]}…)")
+    found = look_up(request)
+    if found.candidate is None:
+        raise MlctlError(f"{where}: result {uri} refused: {found.refused or 'it did not verify'}")
+    candidate = dataclasses.replace(found.candidate, notes=[f"trained by {where}"])
+    request.progress(f"{where}: result verified (artifact sha256 {candidate.artifact.sha256[:12]}…)")
     return candidate
 
 
-def train_in_job(
-    spec: EnvSpec,
-    name: str,
-    identity: str,
-    *,
-    store: Any,
-    training: dict[str, Any],
-    data: dict[str, str],
-    production_metrics: dict[str, float] | None,
-    replace: bool = False,
-    progress: Progress = lambda _m: None,
-    client: Any = None,
-) -> Candidate:
-    """Train ``name``'s version ``identity`` as a Kubernetes Job; see the module contract."""
-    from mlctl.engine.candidates import manifest_key
+def train_in_job(request: CandidateRequest, client: KubeClient | None = None) -> Candidate:
+    """Train ``request``'s version as a Kubernetes Job; see the module contract. ``client``
+    (a :class:`~mlctl.providers.k8s.KubeClient`) is for tests."""
     from mlctl.providers.k8s import K8sTraining, job_name
 
+    spec, name, identity, progress = request.spec, request.model, request.identity, request.progress
     provider = training_provider(spec)
     if provider is None:
         raise MlctlError(f"providers.training '{spec.config.providers.training}' is not a k8s provider")
-    store = s3_store(spec, store)
+    store = s3_store(spec, request.store)
     runner = K8sTraining(spec, provider, client)
     job = job_name(name, identity)
     where = f"training job {provider.namespace}/{job}"
 
-    def pick_up() -> Candidate:
-        return _pick_up(
-            spec,
-            name,
-            identity,
-            store,
-            training=training,
-            data=data,
-            production_metrics=production_metrics,
-            where=where,
-            progress=progress,
-        )
-
     existing = runner.client.get("Job", provider.namespace, job)
     state = _job_state(existing)
-    if state == "complete" and not replace and read_manifest_quiet(store, name, identity):
+    if state == "complete" and not request.replace and read_manifest(store, name, identity) is not None:
         progress(f"{where} already finished; picking up its result")
         try:
-            return pick_up()
+            return _pick_up(request, store, where)
         except MlctlError as exc:
             progress(f"{exc}; running the job again")
             state = "stale"
-    if state != "running" or replace:
+    if state != "running" or request.replace:
         if state != "absent":
             progress(f"deleting the earlier {where} ({state})")
             runner.client.delete("Job", provider.namespace, job)
@@ -209,16 +171,10 @@ def train_in_job(
     except MlctlError as exc:
         hint = f" (see: kubectl logs -n {provider.namespace} job/{job})"
         raise MlctlError(f"{exc}{hint}; nothing was registered") from None
-    return pick_up()
+    return _pick_up(request, store, where)
 
 
-def read_manifest_quiet(store: Any, name: str, identity: str) -> bool:
-    from mlctl.engine.candidates import read_manifest
-
-    return read_manifest(store, name, identity) is not None
-
-
-def _wait_gone(runner: Any, namespace: str, job: str, where: str, timeout: float = 120.0) -> None:
+def _wait_gone(runner: K8sTraining, namespace: str, job: str, where: str, timeout: float = 120.0) -> None:
     """A deleted Job lingers while its pods terminate (foreground deletion): wait it out."""
     deadline = time.monotonic() + timeout
     while runner.client.get("Job", namespace, job) is not None:
@@ -230,7 +186,7 @@ def _wait_gone(runner: Any, namespace: str, job: str, where: str, timeout: float
 # -- the Job's side ------------------------------------------------------------------------
 
 
-def run_job(spec: EnvSpec, name: str, identity: str, result: str, *, store: Any) -> dict[str, Any]:
+def run_job(spec: EnvSpec, name: str, identity: str, result: str, *, store: ArtifactStore) -> dict[str, Any]:
     """What ``mlctl train-job`` does inside the Job's pod: train ``name``'s current spec in a
     scratch directory, store the model and its run's files in the S3 store, and write the
     candidate record to ``result`` (which must be this version's result URI in that store).
@@ -238,7 +194,6 @@ def run_job(spec: EnvSpec, name: str, identity: str, result: str, *, store: Any)
     import shutil
     import tempfile
 
-    from mlctl.engine.candidates import _store_candidate
     from mlctl.engine.training import train_candidate
     from mlctl.gitops.git import current_actor, git_info
     from mlctl.ml.tracking import RunStore
@@ -247,7 +202,7 @@ def run_job(spec: EnvSpec, name: str, identity: str, result: str, *, store: Any)
 
     s3 = s3_store(spec, store)
     if name not in spec.config.models:
-        raise MlctlError(f"model '{name}' is not defined in environment '{spec.name}'")
+        raise not_defined("model", name, spec.name)
     expected = result_uri(s3, name, identity)
     if result != expected:
         raise MlctlError(f"--result must be {expected} (this version's result in the artifact store)")
@@ -264,41 +219,29 @@ def run_job(spec: EnvSpec, name: str, identity: str, result: str, *, store: Any)
         data[dataset] = found
     scratch = Path(tempfile.mkdtemp(prefix="mlctl-train-job-"))
     try:
-        runs_root = scratch / "runs"
-        actor = current_actor(spec.repo)
-        git = git_info(spec.repo)
-        candidate = train_candidate(
-            spec,
-            name,
+        runs = scratch / "runs"
+        request = CandidateRequest(
+            spec=spec,
+            model=name,
+            identity=identity,
             store=s3,
-            runs_root=runs_root,
-            data_fingerprints=data,
+            training=desired.spec,
+            data=data,
             production_metrics=None,  # apply evaluates the gates again against production of now
-            git=git,
-            actor=actor,
+            git=git_info(spec.repo),
+            actor=current_actor(spec.repo),
             progress=lambda message: print(f"{name}: {message}", flush=True),
         )
-        runs = RunStore(runs_root)
-        record = runs.get_run(candidate.run_id)
-        record.tags.update(
-            {"purpose": "training-job", "identity": identity, "job": os.environ.get("HOSTNAME", "")}
+        candidate = train_candidate(request, runs)
+        RunStore(runs).add_tags(
+            candidate.run_id,
+            {"purpose": "training-job", "identity": identity, "job": os.environ.get("HOSTNAME", "")},
         )
-        runs._write(record)
-        manifest = _store_candidate(
-            spec,
-            s3,
-            runs_root,
-            name,
-            identity,
+        manifest = store_candidate(
+            request,
             candidate,
-            {
-                "training": desired.spec,
-                "data": data,
-                "gates": [g.model_dump(mode="json") for g in candidate.gates],
-                "git_commit": git.commit,
-                "actor": actor,
-                "trained_by": "training-job",
-            },
+            runs,
+            {"gates": [g.model_dump(mode="json") for g in candidate.gates], "trained_by": "training-job"},
         )
         return json.loads(json.dumps(manifest))
     finally:

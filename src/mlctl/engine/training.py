@@ -1,39 +1,23 @@
 """Train, evaluate and record one model version: the composition of :mod:`mlctl.ml` steps.
 
-Contract: :func:`train_candidate` reads the data the spec names, joins features point-in-time,
-trains the allow-listed estimator inside a preprocessing pipeline, evaluates it, evaluates
-the gates, records a tracking run with its artifacts, and stores the model artifact. It
-returns an unnumbered :class:`Candidate`; numbering and stage moves are the executor's job
-(so a crash before registration leaves nothing half-registered in state).
+Contract: :func:`train_candidate` reads the data the request's spec names, joins features
+point-in-time, trains the allow-listed estimator inside a preprocessing pipeline, evaluates it,
+evaluates the gates, records a tracking run with its artifacts under the given runs folder,
+and stores the model artifact in the request's store. It returns an unnumbered
+:class:`~mlctl.engine.candidates.Candidate`; numbering and stage moves are the executor's job
+(so a crash before registration leaves nothing half-registered in state). Callers:
+:func:`mlctl.engine.candidates.obtain` (apply), ``plan --evaluate`` and the training Job.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlctl.engine.candidates import Candidate, CandidateRequest
 from mlctl.providers.datasets import dataset_path
-from mlctl.spec.loader import EnvSpec
-from mlctl.state.document import Artifact, GateResult, GitInfo
-
-
-@dataclass
-class Candidate:
-    """A trained, evaluated version waiting for a number."""
-
-    run_id: str
-    metrics: dict[str, float]
-    gates: list[GateResult]
-    artifact: Artifact
-    signature: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return all(g.passed for g in self.gates)
+from mlctl.spec.envspec import EnvSpec
 
 
 def _masked(spec: EnvSpec, prefix: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -65,19 +49,9 @@ def signature_of(spec: EnvSpec, name: str, columns: dict[str, str], classes: lis
     }
 
 
-def train_candidate(
-    spec: EnvSpec,
-    name: str,
-    *,
-    store: Any,
-    runs_root: Path,
-    data_fingerprints: dict[str, str],
-    production_metrics: dict[str, float] | None,
-    git: GitInfo,
-    actor: str,
-    progress: Callable[[str], None] = lambda _msg: None,
-) -> Candidate:
-    """Train and evaluate ``name``'s current training spec; see the module contract."""
+def train_candidate(request: CandidateRequest, runs_root: Path) -> Candidate:
+    """Train and evaluate ``request.model``'s current training spec, recording the run under
+    ``runs_root``; see the module contract."""
     import json
 
     import joblib
@@ -90,6 +64,7 @@ def train_candidate(
     from mlctl.ml.tracking import RunStore
     from mlctl.ml.train import train
 
+    spec, name, progress = request.spec, request.model, request.progress
     env = spec.config
     model = env.models[name]
     training = model.training
@@ -104,8 +79,8 @@ def train_candidate(
         return tables[dataset_name]
 
     runs = RunStore(runs_root)
-    tags = {**_masked(spec, f"models.{name}.tags", model.tags), "actor": actor}
-    run = runs.start_run(name, spec.name, tags=tags, git_commit=git.commit)
+    tags = {**_masked(spec, f"models.{name}.tags", model.tags), "actor": request.actor}
+    run = runs.start_run(name, spec.name, tags=tags, git_commit=request.git.commit)
     try:
         progress("reading data")
         labels_ds = env.datasets[training.labels]
@@ -137,7 +112,7 @@ def train_candidate(
         result = train(joined.frame, columns, training.target, training, feature_types)
         progress("evaluating")
         metrics = evaluate(result)
-        gates = evaluate_gates(metrics, model.gates, training.task, production_metrics)
+        gates = evaluate_gates(metrics, model.gates, training.task, request.production_metrics)
 
         run.log_params(
             {
@@ -149,7 +124,7 @@ def train_candidate(
             }
         )
         run.log_metrics(metrics)
-        run.log_data(data_fingerprints)
+        run.log_data(request.data)
         run.set_tags({"gates": "passed" if all(g.passed for g in gates) else "failed"})
 
         signature = signature_of(spec, name, joined.columns, result.classes)
@@ -158,7 +133,7 @@ def train_candidate(
             work = Path(tmp)
             model_file = work / "model.joblib"
             joblib.dump(result.pipeline, model_file)
-            artifact = store.put(model_file, f"{name}/{run.run_id}/model.joblib")
+            artifact = request.store.put(model_file, f"{name}/{run.run_id}/model.joblib")
             run.log_artifact(json.dumps(signature, indent=2).encode(), "signature.json")
             run.log_artifact(
                 json.dumps(profile.reference_profile(result.X_train, feature_types), indent=2).encode(),

@@ -36,7 +36,7 @@ from mlctl.spec.views import schema_hash, view_schema
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlctl.spec.loader import EnvSpec
+    from mlctl.spec.envspec import EnvSpec
 
 __all__ = [
     "MaterializeResult",
@@ -138,9 +138,9 @@ def source_frame(spec: EnvSpec, name: str) -> pd.DataFrame:
 
 
 def _event_ns(frame: pd.DataFrame, column: str, view: str) -> Any:
-    from mlctl.features.offline import _utc
+    from mlctl.features.offline import as_utc
 
-    times = _utc(frame[column], f"'{view}' event time")
+    times = as_utc(frame[column], f"'{view}' event time")
     return times.astype("int64").where(times.notna(), other=None)
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 
 from mlctl.errors import MlctlError
 
-__all__ = ["PointInTimeFrame", "ViewRequest", "feature_columns", "training_frame"]
+__all__ = ["PointInTimeFrame", "ViewRequest", "as_utc", "feature_columns", "training_frame"]
 
 _ROW = "__mlctl_row"
 _LABEL_TS = "__mlctl_label_ts"
@@ -93,7 +93,7 @@ def training_frame(labels: pd.DataFrame, label_ts: str, requests: Sequence[ViewR
     names = feature_columns(((r.view, f) for r in requests for f in r.features), reserved=labels.columns)
     out = labels.copy()
     left = pd.DataFrame({_ROW: range(len(labels))})
-    left[_LABEL_TS] = _utc(labels[label_ts], f"timestamp column '{label_ts}' of the entity rows")
+    left[_LABEL_TS] = as_utc(labels[label_ts], f"timestamp column '{label_ts}' of the entity rows")
     for request in requests:
         values = _join_view(labels, left, request, names)
         for column in values.columns:
@@ -120,7 +120,7 @@ def _join_view(
     columns = list(renamed.values())
     n_rows = len(labels)
     label_ns, label_ok = _ns(left[_LABEL_TS])
-    event_ns, event_ok = _ns(_utc(source[request.source_ts], f"'{view}' event time"))
+    event_ns, event_ok = _ns(as_utc(source[request.source_ts], f"'{view}' event time"))
     label_code, event_code = _key_codes(
         [_aligned_keys(labels[key], source[key]) for key in request.join_keys]
     )
@@ -243,8 +243,9 @@ def _key_codes(pairs: list[tuple[pd.Series, pd.Series]]) -> tuple[np.ndarray, np
     return combined[:n_left], combined[n_left:]
 
 
-def _utc(series: pd.Series, what: str) -> pd.Series:
-    """``series`` as ``datetime64[ns, UTC]``; naive values are UTC; strings are parsed."""
+def as_utc(series: pd.Series, what: str) -> pd.Series:
+    """``series`` as ``datetime64[ns, UTC]``; naive values are UTC; strings are parsed.
+    MlctlError naming ``what`` (the column, for the message) when the values are not times."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         values = series.dt.tz_convert("UTC")
     elif pd.api.types.is_datetime64_dtype(series):

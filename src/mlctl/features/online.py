@@ -330,7 +330,7 @@ def online_store_name(spec: Any) -> str:
 def online_store(spec: Any) -> OnlineStore:
     """The online store an environment names in ``providers.online`` (see module).
 
-    ``spec`` is an :class:`mlctl.spec.loader.EnvSpec`. A ``local`` provider means the embedded
+    ``spec`` is an :class:`mlctl.spec.envspec.EnvSpec`. A ``local`` provider means the embedded
     SQLite file under its root; a ``redis`` provider, Redis. Anything else is a MlctlError.
     """
     from mlctl.spec.models import LocalProvider, RedisProvider

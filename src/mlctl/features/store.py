@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 from mlctl.errors import MlctlError
 from mlctl.features.online import OnlineStore, entity_key, online_store
-from mlctl.spec.loader import EnvSpec, load_environment
-from mlctl.spec.validate import did_you_mean
+from mlctl.spec.envspec import EnvSpec
+from mlctl.spec.loader import load_environment
+from mlctl.spec.names import did_you_mean
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -246,6 +246,12 @@ class RunStore:
 
         return {"runs": ids, "params": side_by_side("params"), "metrics": side_by_side("metrics")}
 
+    def add_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        """Add (or overwrite) tags of a finished run, e.g. what it was trained for."""
+        record = self.get_run(run_id)
+        record.tags.update({str(k): str(v) for k, v in tags.items()})
+        self._write(record)
+
     def artifact_path(self, run_id: str, name: str) -> Path:
         """Where artifact ``name`` of run ``run_id`` is stored."""
         return _inside(self.root / self.get_run(run_id).run_id / "artifacts", name)

@@ -44,7 +44,9 @@ from mlctl.spec.models import Training
 __all__ = [
     "TrainResult",
     "build_pipeline",
+    "category_text",
     "feature_origins",
+    "is_missing",
     "load_estimator",
     "prepare_target",
     "train",
@@ -203,18 +205,20 @@ def to_text_frame(X: Any) -> np.ndarray:
     out = []
     for values in _columns(X):
         column = np.empty(len(values), dtype=object)
-        column[:] = [np.nan if _is_null(v) else _text(v) for v in values]
+        column[:] = [np.nan if is_missing(v) else category_text(v) for v in values]
         out.append(column)
     return _stack(out, len(X), object)
 
 
-def _is_null(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """Whether ``value`` is a null of any kind (None, NA, NaT, NaN): what imputers fill."""
     return (
         value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value))
     )
 
 
-def _text(value: Any) -> str:
+def category_text(value: Any) -> str:
+    """The string a categorical value is one-hot encoded as (``3.0`` and ``3`` read "3")."""
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value.item() if isinstance(value, np.generic) else value)
@@ -321,7 +325,7 @@ def _kept(imputer: SimpleImputer, n: int) -> list[bool]:
     if imputer.keep_empty_features:
         return [True] * n
     stats = imputer.statistics_
-    return [not _is_null(v) for v in stats]
+    return [not is_missing(v) for v in stats]
 
 
 def train(

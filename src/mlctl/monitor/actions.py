@@ -5,10 +5,9 @@ variable :data:`WEBHOOK_ENV` holds a URL, POSTed there as JSON (one request per 
 monitor, 10 s timeout; a failure is reported, never raised). ``retrain`` records a
 :class:`~mlctl.state.document.RetrainTrigger` in the state the caller holds under the lock,
 only if the model's ``retrain.on`` lists the monitor's kind (the model owner's consent) and no
-earlier trigger of the model is still open. ``rollback`` goes through
-:func:`mlctl.engine.rollback.rollback`, the code ``mlctl rollback`` runs (it takes the lock
-itself, so the caller must not hold it), with the monitor as the reason and the same YAML
-write-back.
+earlier trigger of the model is still open. ``rollback`` is carried out by
+:func:`mlctl.operations.monitor` through :func:`mlctl.operations.rollback`, the code
+``mlctl rollback`` runs; :func:`rollback_outcome` describes what it did.
 """
 
 from __future__ import annotations
@@ -18,13 +17,13 @@ import os
 import secrets
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
-from mlctl.errors import MlctlError
-from mlctl.monitor.checks import ActionResult, MonitorResult
+from mlctl.monitor.results import ActionResult, MonitorResult
 from mlctl.plan.triggers import trigger_status
-from mlctl.spec.loader import EnvSpec
-from mlctl.state.document import GitInfo, RetrainTrigger, State, utcnow
+from mlctl.spec.envspec import EnvSpec
+from mlctl.state.document import RetrainTrigger, State, utcnow
 
 WEBHOOK_ENV = "MLCTL_ALERT_WEBHOOK"
 
@@ -117,31 +116,12 @@ def record_trigger(spec: EnvSpec, state: State, result: MonitorResult, actor: st
     return ActionResult("retrain", True, f"trigger recorded; the next plan trains {result.model}")
 
 
-def rollback(ws: Any, environment: str, result: MonitorResult, actor: str, git: GitInfo) -> ActionResult:
-    """Auto-rollback of ``result``'s model through the same code as ``mlctl rollback``."""
-    from mlctl.engine.rollback import rollback as do_rollback
-
-    reason = f"auto-rollback by monitor {result.name}: {result.summary}"
-    try:
-        done = do_rollback(
-            ws,
-            result.model,
-            to=None,
-            reason=reason,
-            actor=actor,
-            git=git,
-            write_back=True,
-            operation=f"monitor {result.name}: rollback",
-        )
-    except MlctlError as exc:
-        return ActionResult("rollback", False, str(exc))
-    written = (
-        f"; wrote production: {done.to_version} to {done.written.relative_to(ws.repo)}"
-        if done.written
-        else ""
-    )
+def rollback_outcome(
+    environment: str, from_version: int, to_version: int, written: Path | None, repo: Path
+) -> ActionResult:
+    """The ``rollback`` action's result for a rollback that happened; ``written`` is the YAML
+    file whose production pin was rewritten (None when it already pinned the version)."""
+    wrote = f"; wrote production: {to_version} to {written.relative_to(repo)}" if written else ""
     return ActionResult(
-        "rollback",
-        True,
-        f"production v{done.from_version} -> v{done.to_version} in {environment}{written}",
+        "rollback", True, f"production v{from_version} -> v{to_version} in {environment}{wrote}"
     )

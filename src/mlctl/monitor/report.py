@@ -1,7 +1,7 @@
 """Reports of a monitor run: terminal text, JSON, Markdown (for an issue or a PR) and one
 self-contained HTML page with a histogram per feature, reference against current.
 
-Contract: renderers take a :class:`~mlctl.monitor.runner.RunResult` and return text; nothing
+Contract: renderers take a :class:`~mlctl.monitor.run.RunResult` and return text; nothing
 here evaluates or writes state. Findings are sorted breaches first, then by severity, then by
 statistic. The HTML embeds its images as base64 PNG (matplotlib, Agg backend) and loads
 nothing from the network.
@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlctl.monitor.checks import Finding, MonitorResult, sort_findings
-from mlctl.monitor.runner import RunResult
+from mlctl.monitor.results import Finding, MonitorResult, sort_findings
+from mlctl.monitor.run import RunResult
 
 _ICON = {"ok": "ok", "breach": "BREACH", "insufficient": "not judged", "skipped": "skipped", "error": "ERROR"}
 _MD_ICON = {"ok": "✅", "breach": "🔴", "insufficient": "⚪", "skipped": "⏭️", "error": "❌"}

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlctl.errors import MlctlError
-from mlctl.providers import artifact_store, local_root
+from mlctl.providers import artifact_store, local_root, runs_root
 from mlctl.providers.datasets import dataset_path
-from mlctl.spec.loader import EnvSpec
-from mlctl.spec.models import duration_seconds
+from mlctl.spec.envspec import EnvSpec
+from mlctl.spec.models import DriftMonitor, duration_seconds
+from mlctl.spec.names import not_defined
 from mlctl.state.document import ModelVersion
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ class Reference:
 
 def run_artifacts(spec: EnvSpec, run_id: str) -> Path:
     """The artifacts directory of training run ``run_id``."""
-    return spec.repo / local_root(spec) / "runs" / spec.name / run_id / "artifacts"
+    return runs_root(spec) / run_id / "artifacts"
 
 
 def load_reference(spec: EnvSpec, model: str, version: ModelVersion) -> Reference:
@@ -123,7 +124,7 @@ def read_dataset(spec: EnvSpec, name: str, window: str | None) -> pd.DataFrame:
     from mlctl.ml.tables import read_table
 
     if name not in spec.config.datasets:
-        raise MlctlError(f"dataset '{name}' is not defined in environment '{spec.name}'")
+        raise not_defined("dataset", name, spec.name)
     ds = spec.config.datasets[name]
     frame = read_table(dataset_path(spec, ds), ds.file_format, ds.schema_ or None, ds.timestamp)
     if window and ds.timestamp and len(frame):
@@ -137,3 +138,49 @@ def read_dataset(spec: EnvSpec, name: str, window: str | None) -> pd.DataFrame:
 
 def utcnow_dt() -> datetime:
     return datetime.now(UTC)
+
+
+DEFAULT_LOG_WINDOW = "1d"
+"""Window over the prediction log when a monitor sets none."""
+
+
+@dataclass
+class Current:
+    """The current data a check judges, where it came from, and whether it is the prediction log."""
+
+    frame: Any  # pandas DataFrame
+    source: str
+    is_log: bool
+
+
+def log_frame(spec: EnvSpec, model: str, window: str | None, now: datetime, override: Path | None) -> Current:
+    """The prediction log of ``model`` (or the directory ``override``) over ``window``."""
+    directory = override if override is not None else predictions_dir(spec, model)
+    window = window or DEFAULT_LOG_WINDOW
+    since = window_start(window, now)
+    frame = read_prediction_log(directory, since=since)
+    where = repo_relative(spec, directory)
+    return Current(frame, f"prediction log {where} (last {window}, {len(frame):,} requests)", True)
+
+
+def repo_relative(spec: EnvSpec, path: Path) -> str:
+    """``path`` relative to the repository (POSIX), or as given when outside it."""
+    try:
+        return Path(path).resolve().relative_to(spec.repo.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def current_for_drift(spec: EnvSpec, monitor: DriftMonitor, now: datetime, override: Path | None) -> Current:
+    """What a drift monitor compares with the reference: ``--current`` (a file or a log
+    directory), else the prediction log or the dataset the monitor names."""
+    if override is not None and override.is_dir():
+        return log_frame(spec, monitor.model, monitor.window, now, override)
+    if override is not None:
+        frame = read_current_file(override)
+        return Current(frame, f"{repo_relative(spec, override)} ({len(frame):,} rows)", False)
+    if monitor.current == "predictions":
+        return log_frame(spec, monitor.model, monitor.window, now, None)
+    frame = read_dataset(spec, monitor.current, monitor.window)
+    window = f", last {monitor.window}" if monitor.window else ""
+    return Current(frame, f"dataset {monitor.current} ({len(frame):,} rows{window})", False)

@@ -102,10 +102,10 @@ class Plan(BaseModel):
         """How many changes carry each action (replace counted once as replace)."""
         counts: Counter[str] = Counter()
         for change in self.resource_changes:
-            actions = set(change.actions)
-            if {"delete", "create"} <= actions:
+            actions = list(dict.fromkeys(change.actions))  # ordered: the JSON summary is stable
+            if "delete" in actions and "create" in actions:
                 counts["replace"] += 1
-                actions -= {"delete", "create"}
+                actions = [a for a in actions if a not in ("delete", "create")]
             for action in actions:
                 counts[action] += 1
         return counts

@@ -3,8 +3,9 @@
 Contract: :func:`make_plan` never trains, never writes state, never imports or runs code named
 by the YAML, and imports no pandas or scikit-learn. Its cost grows linearly with the number of
 resources (unchanged resources cost one dict comparison). Configuration that cannot be planned
-(missing data, a pin naming an unknown version) raises :class:`~mlctl.errors.MlctlError` with
-file:line.
+(missing data, a pin naming an unknown version) raises :class:`~mlctl.errors.ConfigError`
+carrying one :class:`~mlctl.errors.Diagnostic` (file:line) per problem, all of them at once.
+Rows of datasets, like fingerprints and artifact health, come through the :class:`Reality`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from mlctl import __version__
-from mlctl.errors import MlctlError
+from mlctl.errors import ConfigError, Diagnostic, MlctlError
 from mlctl.ml.gates import describe_gates
 from mlctl.plan.diff import describe, short
 from mlctl.plan.model import UNKNOWN, Plan, ResourceChange
@@ -24,13 +25,12 @@ from mlctl.plan.stage_targets import StageTarget, resolve
 from mlctl.plan.triggers import (
     Due,
     candidate_identity,
-    count_rows,
     counts_new_rows,
     due_triggers,
     new_data_hold,
 )
 from mlctl.plan.triggers import train_reason as trigger_reason
-from mlctl.spec.loader import EnvSpec
+from mlctl.spec.envspec import EnvSpec
 from mlctl.spec.views import canonical_hash, schema_hash, view_schema
 from mlctl.state.document import ModelRegistry, ResourceState, State, utcnow
 
@@ -45,11 +45,11 @@ def version_identity(inputs: dict[str, Any], data: dict[str, str | None]) -> str
     return canonical_hash({"inputs": inputs, "data": data})
 
 
-def _where(spec: EnvSpec, path: str) -> str:
-    file, line = spec.locate(path)
-    if file is None:
-        return ""
-    return f"{file}:{line}: " if line else f"{file}: "
+def _located(spec: EnvSpec, key: str, summary: str, *, address: str = "") -> Diagnostic:
+    """A problem with the node at ``key`` (or its nearest ancestor) of the YAML, about the
+    resource at ``address`` when given."""
+    file, line = spec.locate(key)
+    return Diagnostic(summary=summary, path=address, file=file, line=line)
 
 
 class _Planner:
@@ -68,7 +68,7 @@ class _Planner:
         self.changes: list[ResourceChange] = []
         self.drift: list[ResourceChange] = []
         self.warnings: list[str] = []
-        self.errors: list[str] = []
+        self.errors: list[Diagnostic] = []
         self.fingerprints: dict[str, str | None] = {}
         self.stage_targets: dict[str, dict[str, StageTarget]] = {}
 
@@ -89,9 +89,12 @@ class _Planner:
                 continue
             found = self.reality.dataset_fingerprint(name, dataset)
             if found is None:
-                where = _where(self.spec, f"datasets.{name}.path")
                 shown = self.spec.display(f"datasets.{name}.path", dataset.path)
-                self.errors.append(f"{where}dataset.{name}: {shown} not found")
+                self.errors.append(
+                    _located(
+                        self.spec, f"datasets.{name}.path", f"{shown} not found", address=f"dataset.{name}"
+                    )
+                )
             elif recorded and found != recorded:
                 shown_path = self.spec.display(f"datasets.{name}.path", dataset.path)
                 self.drift.append(
@@ -240,15 +243,10 @@ class _Planner:
             )
 
     def _rows(self, model: Any, datasets: Iterable[str]) -> dict[str, int | None]:
-        """Rows now of ``datasets`` when ``retrain.on: [new_data]`` counts them (local files)."""
+        """Rows now of ``datasets`` when ``retrain.on: [new_data]`` counts them (None: unknown)."""
         if not counts_new_rows(model) or self.reality is None:
             return {}
-        rows: dict[str, int | None] = {}
-        for name in datasets:
-            dataset = self.env.datasets[name]
-            if not dataset.path.startswith("s3://"):
-                rows[name] = count_rows(self.spec.repo / dataset.path, dataset.file_format)
-        return rows
+        return {name: self.reality.dataset_rows(name, self.env.datasets[name]) for name in datasets}
 
     def _check_artifact(self, d: Desired, number: int, artifact: Any) -> None:
         if artifact is None or self.reality is None:
@@ -293,9 +291,8 @@ class _Planner:
         target = self.stage_targets[d.name][stage]
         registry = self.registry(d.name)
         current = registry.stages.get(stage)
-        where = _where(self.spec, f"models.{d.name}.stages.{stage}")
         if target.error:
-            self.errors.append(f"{where}{target.error}")
+            self.errors.append(_located(self.spec, f"models.{d.name}.stages.{stage}", target.error))
             return
         if target.warning:
             self.warnings.append(target.warning)
@@ -492,8 +489,10 @@ class _Planner:
                     users.append(f"{name} v{version.version} ({version.stage})")
         if users:
             self.errors.append(
-                f"cannot delete {address}: still used by {', '.join(users)}; "
-                "move those stages to versions that do not read it first"
+                Diagnostic(
+                    f"cannot delete {address}: still used by {', '.join(users)}; "
+                    "move those stages to versions that do not read it first"
+                )
             )
             return
         reason = "removed from the configuration"
@@ -570,7 +569,7 @@ def make_plan(
     planner = _Planner(spec, state or State(environment=spec.name), reality, set(replace))
     planner.run(desired)
     if planner.errors:
-        raise MlctlError("\n".join(planner.errors))
+        raise ConfigError(planner.errors)
     changes = planner.changes
     if targets:
         keep = _closure(targets, desired)

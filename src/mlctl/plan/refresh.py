@@ -3,7 +3,7 @@
 The planner never talks to providers directly (it knows no provider implementation); the
 caller hands it a :class:`Reality`, or None for ``--refresh=false`` (then state is trusted).
 Every method is read-only and must be cheap: fingerprints of local files hash bytes, S3 uses
-HEAD; nothing is trained or downloaded.
+HEAD, row counts read a CSV's newlines or a Parquet footer; nothing is trained or downloaded.
 """
 
 from __future__ import annotations
@@ -19,6 +19,11 @@ ArtifactHealth = Literal["ok", "missing", "tampered"]
 class Reality(Protocol):
     def dataset_fingerprint(self, name: str, dataset: Dataset) -> str | None:
         """Content fingerprint of the dataset's data, or None when it does not exist."""
+        ...
+
+    def dataset_rows(self, name: str, dataset: Dataset) -> int | None:
+        """Rows of the dataset's data now (``retrain.min_new_rows`` counts them), or None when
+        they cannot be known cheaply (an object in S3 is never downloaded for this)."""
         ...
 
     def artifact_health(self, artifact: Artifact) -> ArtifactHealth:

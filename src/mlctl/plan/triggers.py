@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from mlctl.spec.models import Model
@@ -151,29 +150,6 @@ def trigger_status(trigger: RetrainTrigger, registry: ModelRegistry) -> str:
     if production is not None and production >= trigger.trained_version:
         return "cleared"
     return "trained"
-
-
-def count_rows(path: Path, fmt: str) -> int | None:
-    """Rows of a local CSV (lines after the header) or Parquet file (footer metadata); None
-    when the file is not local or cannot be read. Reads no values into memory."""
-    if not path.is_file():
-        return None
-    try:
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            return int(pq.ParquetFile(path).metadata.num_rows)
-        lines = 0
-        last = b"\n"
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                lines += chunk.count(b"\n")
-                last = chunk[-1:]
-        if last != b"\n":
-            lines += 1
-        return max(lines - 1, 0)
-    except Exception:  # an unreadable file is reported by the data checks
-        return None
 
 
 def counts_new_rows(model: Model) -> bool:

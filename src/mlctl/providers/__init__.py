@@ -7,11 +7,13 @@ boto3 / kubernetes) are imported only when a provider of that type is used.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from mlctl.errors import MlctlError
+from mlctl.providers.base import ArtifactStore, ServingProvider
 from mlctl.providers.local import LocalArtifactStore, LocalServing
-from mlctl.spec.loader import EnvSpec
+from mlctl.spec.envspec import EnvSpec
 from mlctl.spec.models import K8sProvider, LocalProvider, S3Provider
 
 
@@ -24,7 +26,7 @@ def _config(spec: EnvSpec, name: str) -> object:
     return config
 
 
-def artifact_store(spec: EnvSpec) -> Any:
+def artifact_store(spec: EnvSpec) -> ArtifactStore:
     """The artifact store named by ``providers.artifacts``."""
     name = spec.config.providers.artifacts
     config = _config(spec, name)
@@ -52,7 +54,13 @@ def local_root(spec: EnvSpec) -> str:
     return config.root if isinstance(config, LocalProvider) else ".mlctl"
 
 
-def serving(spec: EnvSpec, name: str) -> Any:
+def runs_root(spec: EnvSpec) -> Path:
+    """The folder of the environment's tracking runs on this machine (``<repo>/<root>/runs/<env>``):
+    what training writes, and what serving, monitors and ``mlctl runs`` read."""
+    return spec.repo / local_root(spec) / "runs" / spec.name
+
+
+def serving(spec: EnvSpec, name: str) -> ServingProvider:
     """The serving provider called ``name``."""
     config = _config(spec, name)
     if isinstance(config, LocalProvider):

@@ -33,7 +33,7 @@ from mlctl.providers.k8s_manifests import (
     to_yaml,
     training_job_manifest,
 )
-from mlctl.spec.loader import EnvSpec
+from mlctl.spec.envspec import EnvSpec
 from mlctl.spec.models import K8sProvider
 from mlctl.state.document import Artifact
 

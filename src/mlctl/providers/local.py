@@ -9,25 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from mlctl.errors import MlctlError
-from mlctl.providers.base import ArtifactHealth
+from mlctl.files import atomic_copy, atomic_write, sha256_file
+from mlctl.providers.base import ArtifactHealth, refuse_unless_intact
 from mlctl.state.document import Artifact
 
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+__all__ = ["LocalArtifactStore", "LocalServing", "serving_status_path", "sha256_file", "write_serving_status"]
 
 
 class LocalArtifactStore:
@@ -46,34 +36,22 @@ class LocalArtifactStore:
     def put(self, source: Path, key: str) -> Artifact:
         """Copy ``source`` to ``<base>/<key>`` atomically; return its uri, sha256 and size."""
         target = self.base / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-                while chunk := src.read(_CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        sha256, size = atomic_copy(source, target)
+        return self._artifact(target, sha256, size)
+
+    def put_bytes(self, data: bytes, key: str) -> Artifact:
+        """Write ``data`` to ``<base>/<key>`` atomically; return its uri, sha256 and size."""
+        target = self.base / key
+        atomic_write(target, data)
+        return self._artifact(target, hashlib.sha256(data).hexdigest(), len(data))
+
+    def _artifact(self, target: Path, sha256: str, size: int) -> Artifact:
         uri = target.relative_to(self.repo).as_posix()
-        return Artifact(uri=uri, sha256=digest.hexdigest(), size=size, mtime_ns=target.stat().st_mtime_ns)
+        return Artifact(uri=uri, sha256=sha256, size=size, mtime_ns=target.stat().st_mtime_ns)
 
     def fetch(self, artifact: Artifact) -> Path:
         """The verified local path of ``artifact``; MlctlError if missing or tampered."""
-        health = self.health(artifact, deep=True)
-        if health == "missing":
-            raise MlctlError(f"artifact {artifact.uri} is missing")
-        if health == "tampered":
-            raise MlctlError(
-                f"artifact {artifact.uri} is tampered: its sha256 does not match state; refusing to load it"
-            )
+        refuse_unless_intact(artifact, self.health(artifact, deep=True))
         return self._path(artifact.uri)
 
     def health(self, artifact: Artifact, *, deep: bool = False) -> ArtifactHealth:
@@ -96,13 +74,6 @@ class LocalArtifactStore:
         path = self.base / key
         return path.read_bytes() if path.is_file() else None
 
-    def copy_tree(self, source: Path, key: str) -> None:
-        """Copy a directory of run files (plots, profiles) under ``key``, replacing it."""
-        target = self.base / key
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(source, target)
-
 
 #: A running server refreshes its status file this often; older files are stale.
 SERVING_HEARTBEAT_SECONDS = 5.0
@@ -117,15 +88,7 @@ def write_serving_status(path: Path, status: dict[str, Any]) -> None:
     """Atomically replace a serving status file (written by the running server)."""
     import json
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(status, out, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, json.dumps(status, sort_keys=True).encode("utf-8"))
 
 
 def _pid_alive(pid: Any) -> bool:

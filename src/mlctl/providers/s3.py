@@ -19,18 +19,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mlctl.errors import MlctlError
-from mlctl.providers.base import ArtifactHealth
-from mlctl.providers.local import sha256_file
+from mlctl.files import CHUNK, atomic_target, sha256_file
+from mlctl.providers.base import ArtifactHealth, refuse_unless_intact
 from mlctl.s3client import is_lost_race, is_missing, s3_client, s3_error
 from mlctl.state.document import Artifact
-
-_CHUNK = 1 << 20
 
 
 def split_s3_url(url: str) -> tuple[str, str]:
@@ -94,21 +90,26 @@ class S3ArtifactStore:
 
     def put(self, source: Path, key: str) -> Artifact:
         """Upload ``source`` to ``<prefix>/<env>/<key>``; the server verifies its sha256."""
+        with source.open("rb") as body:
+            return self._upload(body, key, sha256_file(source), source.stat().st_size)
+
+    def put_bytes(self, data: bytes, key: str) -> Artifact:
+        """Upload ``data`` (a small plain object) like :meth:`put`: one PUT, whole or not at all."""
+        return self._upload(data, key, hashlib.sha256(data).hexdigest(), len(data))
+
+    def _upload(self, body: IO[bytes] | bytes, key: str, digest: str, size: int) -> Artifact:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        digest = sha256_file(source)
-        size = source.stat().st_size
         object_key = self.object_key(key)
         uri = f"s3://{self.bucket}/{object_key}"
         try:
-            with source.open("rb") as body:
-                self.client.put_object(
-                    Bucket=self.bucket,
-                    Key=object_key,
-                    Body=body,
-                    ChecksumSHA256=_b64_sha256(digest),
-                    Metadata={"sha256": digest},
-                )
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=object_key,
+                Body=body,
+                ChecksumSHA256=_b64_sha256(digest),
+                Metadata={"sha256": digest},
+            )
         except (ClientError, BotoCoreError) as exc:
             raise s3_error(exc, f"upload artifact {uri}") from None
         return Artifact(uri=uri, sha256=digest, size=size)
@@ -196,30 +197,20 @@ class S3ArtifactStore:
         target = self.cached_path(artifact.sha256)
         if target.is_file() and sha256_file(target) == artifact.sha256:
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".download-")
-        try:
+        with atomic_target(target) as out:  # raising inside leaves no file at target
             digest = hashlib.sha256()
             try:
                 response = self.client.get_object(Bucket=self.bucket, Key=self._key_of(artifact.uri))
-                with os.fdopen(fd, "wb") as out:
-                    for chunk in response["Body"].iter_chunks(_CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
+                for chunk in response["Body"].iter_chunks(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
             except ClientError as exc:
                 if is_missing(exc):
-                    raise MlctlError(f"artifact {artifact.uri} is missing") from None
+                    refuse_unless_intact(artifact, "missing")
                 raise s3_error(exc, f"download artifact {artifact.uri}") from None
             except BotoCoreError as exc:
                 raise s3_error(exc, f"download artifact {artifact.uri}") from None
-            if digest.hexdigest() != artifact.sha256:
-                raise MlctlError(
-                    f"artifact {artifact.uri} is tampered: its sha256 does not match state; "
-                    "refusing to load it"
-                )
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+            refuse_unless_intact(artifact, "ok" if digest.hexdigest() == artifact.sha256 else "tampered")
         return target
 
 
@@ -255,20 +246,15 @@ def s3_download(client: Any, url: str, cache: Path) -> Path:
     target = cache / f"{name}{suffix}"
     if target.is_file():
         return target
-    cache.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache, prefix=".download-")
     try:
-        # IfMatch: the bytes read are the ones the fingerprint (the version identity) names.
-        etag = '"' + fingerprint.split(":")[1] + '"'
-        response = client.get_object(Bucket=bucket, Key=key, IfMatch=etag)
-        with os.fdopen(fd, "wb") as out:
-            for chunk in response["Body"].iter_chunks(_CHUNK):
+        with atomic_target(target) as out:
+            # IfMatch: the bytes read are the ones the fingerprint (the version identity) names.
+            etag = '"' + fingerprint.split(":")[1] + '"'
+            response = client.get_object(Bucket=bucket, Key=key, IfMatch=etag)
+            for chunk in response["Body"].iter_chunks(CHUNK):
                 out.write(chunk)
-        os.replace(tmp, target)
     except (ClientError, BotoCoreError) as exc:
         if is_lost_race(exc):
             raise MlctlError(f"{url} changed while it was being read; run the command again") from None
         raise s3_error(exc, f"download {url}") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return target

@@ -3,6 +3,18 @@
 ``create_app(repo, env, model, stage="production")`` builds the ASGI app (see
 :mod:`mlctl.serving.app`); ``mlctl serve`` runs it under uvicorn. The prediction log every
 endpoint writes is in :mod:`mlctl.providers.predlog` (importable without FastAPI).
+
+Modules: :mod:`~mlctl.serving.app` (``create_app``, ``app_from_env``: the wiring),
+:mod:`~mlctl.serving.settings` (``ServingSettings``, ``MLCTL_SERVE_*``),
+:mod:`~mlctl.serving.service` (one app's state and the prediction steps),
+:mod:`~mlctl.serving.routes` (the HTTP routes), :mod:`~mlctl.serving.guard` (token and body
+size middleware), :mod:`~mlctl.serving.responses` (JSON answers, 422/503 failures),
+:mod:`~mlctl.serving.online_fill` (missing features from the online store),
+:mod:`~mlctl.serving.openapi` (the document from the live signature),
+:mod:`~mlctl.serving.schemas` (request and response models from a signature),
+:mod:`~mlctl.serving.follower` (loads and swaps versions as the state moves),
+:mod:`~mlctl.serving.fastpath` (the numpy predictors) and :mod:`~mlctl.serving.metrics`
+(Prometheus metrics).
 """
 
 from __future__ import annotations

@@ -177,7 +177,7 @@ def _compile_group(name: str, transformer: Any, columns: list[str], features: li
             or encoder.drop is not None
             or encoder.handle_unknown != "ignore"
             or getattr(encoder, "_infrequent_enabled", False)
-            or (not imputer.keep_empty_features and any(T._is_null(v) for v in imputer.statistics_))
+            or (not imputer.keep_empty_features and any(T.is_missing(v) for v in imputer.statistics_))
         ):
             raise CompileError(f"branch {name}: unexpected encoder")
         categories = []
@@ -270,7 +270,7 @@ class _Preprocessor:
 
     @staticmethod
     def _onehot(g: _Group, rows: Sequence[Sequence[Any]], out: np.ndarray, offset: int) -> None:
-        from mlctl.ml.train import _is_null, _text
+        from mlctl.ml.train import category_text, is_missing
 
         assert g.categories is not None and g.widths is not None
         out[:, offset : offset + g.width] = 0.0
@@ -278,7 +278,7 @@ class _Preprocessor:
             start = offset
             for j, p in enumerate(g.positions):
                 value = r[p]
-                text = g.fill[j] if _is_null(value) else _text(value)
+                text = g.fill[j] if is_missing(value) else category_text(value)
                 hit = g.categories[j].get(text) if isinstance(text, str) else None
                 if hit is not None:
                     out[i, start + hit] = 1.0

@@ -23,7 +23,6 @@ Contract:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import logging
@@ -38,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from mlctl.errors import MlctlError
+from mlctl.providers import runs_root
+from mlctl.providers.base import read_verified, refuse_unless_intact
 from mlctl.serving.fastpath import (
     CompileError,
     PipelinePredictor,
@@ -45,7 +46,7 @@ from mlctl.serving.fastpath import (
     compile_pipeline,
     same_predictions,
 )
-from mlctl.spec.loader import EnvSpec
+from mlctl.spec.envspec import EnvSpec
 from mlctl.state.document import ModelVersion, State
 
 log = logging.getLogger("mlctl.serving")
@@ -100,16 +101,10 @@ class LoadedModel:
         return "low"
 
 
-def _runs_root(spec: EnvSpec) -> Path:
-    from mlctl.providers import local_root
-
-    return spec.repo / local_root(spec) / "runs" / spec.name
-
-
 def signature_for(spec: EnvSpec, model: str, record: ModelVersion, pipeline: Any) -> dict[str, Any]:
     """The version's stored signature, or one rebuilt from the pipeline and the spec."""
     if record.run_id:
-        path = _runs_root(spec) / record.run_id / "artifacts" / "signature.json"
+        path = runs_root(spec) / record.run_id / "artifacts" / "signature.json"
         try:
             signature = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(signature, dict) and isinstance(signature.get("inputs"), list):
@@ -155,7 +150,7 @@ def _sample_rows(
     """Rows to check the fast path against: the run's reference sample, with some holes."""
     rows: list[list[Any]] = []
     if record.run_id:
-        path = _runs_root(spec) / record.run_id / "artifacts" / "reference_sample.parquet"
+        path = runs_root(spec) / record.run_id / "artifacts" / "reference_sample.parquet"
         if path.is_file():
             try:
                 import pandas as pd
@@ -216,10 +211,7 @@ def load_version(
     artifact = record.artifact
     if artifact is None:
         raise MlctlError(f"{model} v{record.version} has no artifact")
-    path = artifact_store(spec).fetch(artifact)
-    data = Path(path).read_bytes()
-    if hashlib.sha256(data).hexdigest() != artifact.sha256:
-        raise MlctlError(f"artifact {artifact.uri} changed while loading; its sha256 does not match state")
+    data = read_verified(artifact_store(spec), artifact)
     try:
         pipeline = joblib.load(io.BytesIO(data))
     except Exception as error:
@@ -308,12 +300,9 @@ class StateFollower:
         self.on_swap = on_swap
         self.workspace = open_workspace(self.repo, env)
         if model not in self.workspace.spec.config.models:
-            from mlctl.spec.validate import did_you_mean
+            from mlctl.spec.names import not_defined
 
-            hint = did_you_mean(model, list(self.workspace.spec.config.models))
-            raise MlctlError(
-                f"model '{model}' is not defined in environment '{env}'" + (f" ({hint})" if hint else "")
-            )
+            raise not_defined("model", model, env, self.workspace.spec.config.models)
         if stage not in ("staging", "production"):
             raise MlctlError(f"stage must be staging or production, not '{stage}'")
         self.current: LoadedModel | None = None
@@ -402,9 +391,7 @@ class StateFollower:
             from mlctl.providers import artifact_store
 
             assert record.artifact is not None
-            health = artifact_store(self.spec).health(record.artifact)
-            if health != "ok":
-                raise MlctlError(f"artifact {record.artifact.uri} is {health}")
+            refuse_unless_intact(record.artifact, artifact_store(self.spec).health(record.artifact))
             self._cache.move_to_end(sha)
             cached.record = record
             return cached

@@ -1,6 +1,6 @@
 """Rules the schema alone cannot express: cross references, files, tasks, schedules.
 
-Contract: :func:`validate` takes an :class:`~mlctl.spec.loader.EnvSpec` whose ``config``
+Contract: :func:`validate` takes an :class:`~mlctl.spec.envspec.EnvSpec` whose ``config``
 already passed the pydantic schema and returns every problem it finds as a located
 :class:`~mlctl.errors.Diagnostic` (empty list: valid). It reads the filesystem only to
 resolve paths (symlinks included) and never imports code named by the YAML: estimators are
@@ -10,9 +10,8 @@ not checked here (they need the state; plan checks them).
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -20,9 +19,10 @@ from typing import TYPE_CHECKING
 from mlctl.errors import Diagnostic
 from mlctl.spec.estimators import ALLOWED_ESTIMATORS, estimator_params
 from mlctl.spec.models import DriftMonitor, PerformanceMonitor, ServingMonitor
+from mlctl.spec.names import did_you_mean
 
 if TYPE_CHECKING:
-    from mlctl.spec.loader import EnvSpec
+    from mlctl.spec.envspec import EnvSpec
 
 PREDICTIONS = "predictions"
 """Reserved ``current`` of a drift monitor: the endpoint's prediction log."""
@@ -40,12 +40,6 @@ _ROLES = {
     "online": {"local", "redis"},
 }
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
-    """``"did you mean 'x'?"`` for the closest candidate, or None when nothing is close."""
-    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f"did you mean '{matches[0]}'?" if matches else None
 
 
 def validate(spec: EnvSpec) -> list[Diagnostic]:

@@ -1,0 +1,120 @@
+"""``plan``: what apply would change in an environment, or in every environment a branch changed.
+
+Contract: read-only. A plan never takes the lock, never writes state and never runs code the
+YAML names; with ``evaluate`` it trains candidates in a scratch area (the candidate store),
+never in the state. ``refresh`` reads data fingerprints, artifacts and what is live first.
+With ``out`` the plan is saved there, bound to the state and desired state it was made from;
+``out`` is checked writable before planning so a bad path fails fast. Raises
+:class:`~mlctl.errors.MlctlError` for what the user can fix (missing data, a bad pin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlctl.errors import Diagnostic, MlctlError
+from mlctl.operations.results import ChangedPlanResult, PlanResult
+from mlctl.workspace import Workspace, open_workspace
+
+if TYPE_CHECKING:
+    from mlctl.gitops.changed import ChangedEnvironments
+
+#: Progress of ``evaluate`` training: ``(environment, message)``.
+PlanProgress = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """``targets``/``replace``: addresses, as Terraform's ``-target``/``-replace``.
+    ``evaluate``: train each candidate now and show its metrics (needs ``refresh``)."""
+
+    targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    refresh: bool = True
+    evaluate: bool = False
+
+
+def _check(options: PlanOptions) -> None:
+    if options.evaluate and not options.refresh:
+        raise MlctlError("--evaluate needs the data fingerprints: drop --no-refresh")
+
+
+def _make(ws: Workspace, options: PlanOptions, progress: PlanProgress | None) -> PlanResult:
+    from mlctl.engine.reality import ProviderReality
+    from mlctl.plan.planner import make_plan
+
+    state = ws.backend.read()
+    reality = ProviderReality(ws.spec) if options.refresh else None
+    made = make_plan(ws.spec, state, reality, targets=list(options.targets), replace=list(options.replace))
+    if options.evaluate and made.has_changes:
+        from mlctl.engine.evaluate import evaluate_plan
+        from mlctl.gitops.git import current_actor, git_info
+
+        def report(message: str) -> None:
+            if progress is not None:
+                progress(ws.env, message)
+
+        made, _ = evaluate_plan(
+            ws, made, state, git=git_info(ws.repo), actor=current_actor(ws.repo), progress=report
+        )
+    warnings = [Diagnostic(w, severity="warning") for w in made.warnings]
+    return PlanResult(plan=made, diagnostics=warnings)
+
+
+def plan(
+    ws: Workspace,
+    options: PlanOptions = PlanOptions(),
+    *,
+    out: str | Path | None = None,
+    progress: PlanProgress | None = None,
+) -> PlanResult:
+    """Plan ``ws``; see the module contract."""
+    _check(options)
+    if out is not None:
+        from mlctl.plan.model import check_writable
+
+        check_writable(Path(out))
+    result = _make(ws, options, progress)
+    if out is not None:
+        result.plan.save(Path(out))
+    return result
+
+
+def plan_changed(
+    repo: Path,
+    options: PlanOptions = PlanOptions(),
+    *,
+    base: str | None = None,
+    out: str | Path | None = None,
+    progress: PlanProgress | None = None,
+    found: Callable[[ChangedEnvironments], None] | None = None,
+) -> ChangedPlanResult:
+    """Plan every environment of ``repo`` whose files changed since the merge base with
+    ``base`` (see :func:`mlctl.gitops.changed.changed_environments`); ``found`` hears which
+    ones before planning starts. ``out`` is a directory: one ``ENV.json`` per environment.
+    ``targets``/``replace`` name addresses of one environment and are refused here."""
+    _check(options)
+    if options.targets or options.replace:
+        raise MlctlError("--target/--replace name addresses of one environment: use -e ENV, not --changed")
+    from mlctl.gitops.changed import changed_environments
+
+    changes = changed_environments(repo, base)
+    if found is not None:
+        found(changes)
+    results = [_make(open_workspace(repo, name), options, progress) for name in changes.environments]
+    plans = [r.plan for r in results]
+    if out is not None:
+        folder = Path(out)
+        if folder.is_file():
+            raise MlctlError(
+                f"--out {out}: with --changed it names a directory (one ENV.json per environment)"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        for made in plans:
+            made.save(folder / f"{made.environment}.json")
+    return ChangedPlanResult(
+        changes=changes, plans=plans, diagnostics=[d for r in results for d in r.diagnostics]
+    )

@@ -1,0 +1,110 @@
+"""The guard in front of every route: bearer token, body size limit, request metrics.
+
+Contract: :class:`Guard` is pure ASGI middleware. When a token is set, every path but
+:data:`OPEN_PATHS` needs ``Authorization: Bearer <token>`` (compared in constant time) or
+answers 401. A body above ``max_body_bytes`` answers 413: at once when ``Content-Length``
+says so, else as soon as the bytes read pass the limit (the body is never read in full).
+Every HTTP request is counted in the service's metrics by route (unknown paths as
+``other``), status and duration.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from mlctl.serving.responses import error_response
+
+if TYPE_CHECKING:
+    from mlctl.serving.service import Service
+
+OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class Guard:
+    """Pure ASGI middleware: bearer token, body size limit, request metrics."""
+
+    def __init__(self, app: ASGIApp, service: Service) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        scope["mlctl.started"] = started
+        path = scope["path"]
+        status_holder = [500]
+        service = self.service
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+            await send(message)
+
+        try:
+            token = service.settings.token
+            if token and path not in OPEN_PATHS and not _authorized(scope, token):
+                await error_response(401, "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"})(
+                    scope, receive, send_wrapper
+                )
+                return
+            limit = service.settings.max_body_bytes
+            length = _content_length(scope)
+            if length is not None and length > limit:
+                await error_response(413, f"request body exceeds {limit} bytes")(scope, receive, send_wrapper)
+                return
+            await self.app(scope, _limited(receive, limit), send_wrapper)
+        except _TooLarge:
+            await error_response(413, f"request body exceeds {service.settings.max_body_bytes} bytes")(
+                scope, receive, send_wrapper
+            )
+        finally:
+            route = path if path in service.routes else "other"
+            service.metrics.observe_request(route, status_holder[0], time.perf_counter() - started)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _TooLarge
+        return message
+
+    return wrapped
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _authorized(scope: Scope, token: str) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, given = value.decode("latin-1").partition(" ")
+            return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    return False

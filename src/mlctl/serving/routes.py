@@ -1,0 +1,191 @@
+"""The routes of a serving app and the answers to the failures its requests may meet.
+
+Contract: ``POST /predict`` (one object), ``POST /predict/batch`` (a JSON array of at most
+``max_batch`` objects, one model call), ``GET /health`` (liveness: always 200), ``GET /ready``
+(200 once a verified model is loaded, else 503), ``GET /metrics`` (Prometheus text) and
+``GET /model`` (name, version, metrics, signature, git commit). Bodies are validated against
+the live version's signature (:mod:`mlctl.serving.schemas`): bad input answers 422 naming
+the field, never 500; no model loaded answers 503. Batches above :data:`THREAD_BATCH` rows
+are predicted on a worker thread, not the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+
+from mlctl.serving.follower import LoadedModel
+from mlctl.serving.openapi import predict_openapi
+from mlctl.serving.responses import Unavailable, Unprocessable, error_response, json_response
+from mlctl.serving.service import Service
+
+#: Batches above this many rows are predicted on a worker thread, not the event loop.
+THREAD_BATCH = 256
+
+
+def add_routes(app: FastAPI, service: Service) -> None:
+    """Register every route of the serving app, and its error handlers, on ``app``."""
+    settings = service.settings
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = list(exc.errors())
+        try:
+            return json_response({"detail": errors}, 422)
+        except ValueError:  # NaN/Infinity echoed back as input: drop what JSON cannot hold
+            return json_response(
+                {"detail": [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in errors]}, 422
+            )
+
+    @app.exception_handler(Unprocessable)
+    async def _unprocessable(request: Request, exc: Unprocessable) -> Response:
+        return error_response(422, str(exc))
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(request: Request, exc: Unavailable) -> Response:
+        return error_response(503, str(exc))
+
+    def live() -> LoadedModel:
+        loaded = service.follower.current
+        if loaded is None:
+            error = service.follower.status.last_error
+            raise Unavailable(
+                f"no {settings.stage} version of {settings.model} is loaded" + (f": {error}" if error else "")
+            )
+        return loaded
+
+    async def body_of(request: Request) -> Any:
+        raw = await request.body()
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "json_invalid",
+                        "loc": ["body"],
+                        "msg": f"JSON decode error: {error}",
+                        "input": None,
+                    }
+                ]
+            ) from None
+
+    @app.post("/predict", openapi_extra=predict_openapi(service, batch=False), response_model=None)
+    async def predict(request: Request) -> Response:
+        started = request.scope.get("mlctl.started", time.perf_counter())
+        data = await body_of(request)
+        loaded = live()
+        item = service.parse(loaded, data, ("body",))
+        rows, entities = service.rows(loaded, [item], ("body",))
+        results = service.predict(loaded, rows)
+        return json_response(service.answer(loaded, rows, entities, results, started)[0])
+
+    @app.post("/predict/batch", openapi_extra=predict_openapi(service, batch=True), response_model=None)
+    async def predict_batch(request: Request) -> Response:
+        started = request.scope.get("mlctl.started", time.perf_counter())
+        data = await body_of(request)
+        loaded = live()
+        if not isinstance(data, list):
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "list_type",
+                        "loc": ["body"],
+                        "msg": "Input should be a JSON array of objects",
+                        "input": None,
+                    }
+                ]
+            )
+        if len(data) > settings.max_batch:
+            raise Unprocessable(f"a batch holds at most {settings.max_batch} rows, got {len(data)}")
+        if not data:
+            return json_response({"predictions": [], "model": loaded.name, "version": loaded.version})
+        errors: list[Any] = []
+        items = []
+        for i, entry in enumerate(data):
+            try:
+                items.append(service.parse(loaded, entry, ("body", i)))
+            except RequestValidationError as error:
+                errors.extend(error.errors())
+        if errors:
+            raise RequestValidationError(errors[:100])
+        rows, entities = service.rows(loaded, items, ("body",), batch=True)
+        if len(rows) > THREAD_BATCH:
+            results = await asyncio.to_thread(service.predict, loaded, rows)
+        else:
+            results = service.predict(loaded, rows)
+        answers = service.answer(loaded, rows, entities, results, started)
+        return json_response({"predictions": answers, "model": loaded.name, "version": loaded.version})
+
+    @app.get("/health")
+    async def health() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.get("/ready")
+    async def ready() -> Response:
+        loaded = service.follower.current
+        status = service.follower.status
+        if loaded is None:
+            return json_response(
+                {
+                    "ready": False,
+                    "model": settings.model,
+                    "stage": settings.stage,
+                    "error": status.last_error,
+                },
+                503,
+            )
+        return json_response(
+            {
+                "ready": True,
+                "model": loaded.name,
+                "version": loaded.version,
+                "stage": loaded.stage,
+                "sha256": loaded.sha256,
+                "verified": True,
+                "error": status.last_error,
+            }
+        )
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        if service.writer is not None:
+            service.metrics.log_dropped.set(service.writer.dropped)
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/model")
+    async def model_info() -> Response:
+        loaded = live()
+        record = loaded.record
+        status = service.follower.status
+        return json_response(
+            {
+                "name": loaded.name,
+                "version": loaded.version,
+                "stage": loaded.stage,
+                "environment": settings.env,
+                "endpoint": service.endpoint,
+                "metrics": record.metrics,
+                "signature": loaded.signature,
+                "git_commit": record.git_commit,
+                "run_id": record.run_id,
+                "created_at": record.created_at,
+                "artifact": record.artifact.model_dump() if record.artifact else None,
+                "predictor": loaded.predictor.kind,
+                "predictor_note": loaded.fast_path_note,
+                "loaded_at": loaded.loaded_at,
+                "load_seconds": round(loaded.load_seconds, 4),
+                "risk_levels": loaded.risk_levels,
+                "state_serial": status.state_serial,
+                "swaps": status.history,
+                "error": status.last_error,
+            }
+        )

@@ -1,0 +1,311 @@
+"""What one serving app holds and does per request: :class:`Service`.
+
+Contract: a :class:`Service` owns the settings, the :class:`~mlctl.serving.follower.StateFollower`
+(which swaps the live version as the state moves), the metrics, the prediction log writer and
+the heartbeat file. Requests read the live :class:`~mlctl.serving.follower.LoadedModel` once
+and pass it to every step (:meth:`Service.parse`, :meth:`Service.rows`,
+:meth:`Service.predict`, :meth:`Service.answer`), so a swap never mixes two versions in one
+answer. Bad input raises ``RequestValidationError`` or
+:class:`~mlctl.serving.responses.Unprocessable` (422), never a 500. Every prediction is
+queued to the prediction log (:mod:`mlctl.providers.predlog`) without I/O on the request
+path. :meth:`Service.lifespan` starts and stops the follower, the log writer and the heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from mlctl.providers.predlog import PredictionLogWriter, prediction_log_dir
+from mlctl.serving.follower import LoadedModel, StateFollower
+from mlctl.serving.metrics import Metrics
+from mlctl.serving.online_fill import OnlineFeatures
+from mlctl.serving.responses import Unprocessable, validation_error
+from mlctl.serving.schemas import request_model
+from mlctl.serving.settings import ServingSettings
+
+log = logging.getLogger("mlctl.serving")
+
+
+class Service:
+    """Everything one app holds: settings, the follower, metrics and the prediction log."""
+
+    def __init__(self, settings: ServingSettings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.routes = {"/predict", "/predict/batch", "/health", "/ready", "/metrics", "/model"}
+        self.follower = StateFollower(
+            settings.repo,
+            settings.env,
+            settings.model,
+            settings.stage,
+            poll_interval=settings.poll_interval,
+            on_swap=self._swapped,
+        )
+        spec = self.follower.spec
+        self.endpoint = settings.endpoint or _endpoint_name(spec, settings.model, settings.stage)
+        from mlctl.providers import local_root
+
+        self.root = local_root(spec)
+        self.writer: PredictionLogWriter | None = None
+        if settings.log_predictions:
+            directory = prediction_log_dir(spec.repo, self.root, spec.name, settings.model)
+            self.writer = PredictionLogWriter(directory, flush_interval=settings.flush_interval)
+        self.online = OnlineFeatures(spec.repo, spec.name)
+        self.request_models: dict[str, type[BaseModel]] = {}
+        self.app: FastAPI | None = None
+        self.started_at = datetime.now(UTC).isoformat()
+        self._heartbeat_task: asyncio.Task[None] | None = None
+
+    # -- model lifecycle ------------------------------------------------------------------
+
+    def _swapped(self, old: LoadedModel | None, new: LoadedModel | None) -> None:
+        if old is not None:
+            self.metrics.swaps.inc()
+        self.metrics.set_model(_info(new) if new else None)
+        if new is not None:
+            self.request_model(new)
+        if self.app is not None:
+            self.app.openapi_schema = None  # regenerate from the new signature
+        self.write_heartbeat()
+
+    def request_model(self, loaded: LoadedModel) -> type[BaseModel]:
+        key = loaded.sha256
+        cls = self.request_models.get(key)
+        if cls is None:
+            optional = self.online.covers(loaded)
+            cls = self.request_models[key] = request_model(
+                loaded.name, loaded.signature, features_optional=optional
+            )
+        return cls
+
+    def heartbeat_path(self) -> Path:
+        from mlctl.providers.local import serving_status_path
+
+        return serving_status_path(self.follower.repo, self.root, self.follower.env, self.endpoint)
+
+    def write_heartbeat(self) -> None:
+        if not self.settings.heartbeat:
+            return
+        current = self.follower.current
+        payload = {
+            "endpoint": self.endpoint,
+            "model": self.settings.model,
+            "stage": self.settings.stage,
+            "version": current.version if current else None,
+            "sha256": current.sha256 if current else None,
+            "pid": os.getpid(),
+            "host": self.settings.host,
+            "port": self.settings.port,
+            "started_at": self.started_at,
+            "updated_at": time.time(),
+            "error": self.follower.status.last_error,
+        }
+        try:
+            from mlctl.providers.local import write_serving_status
+
+            write_serving_status(self.heartbeat_path(), payload)
+        except OSError as error:
+            log.warning("cannot write the serving status file: %s", error)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(5.0)
+            self.write_heartbeat()
+            if self.writer is not None:
+                self.metrics.log_dropped.set(self.writer.dropped)
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        if self.writer is not None:
+            self.writer.start()
+        await asyncio.to_thread(self.follower.refresh, True)
+        if self.follower.current is None:
+            log.warning(
+                "%s has no %s version to serve yet (%s); waiting for the state to change",
+                self.settings.model,
+                self.settings.stage,
+                self.follower.status.last_error or "stage empty",
+            )
+            self.metrics.set_model(None)
+        self.follower.start()
+        self.write_heartbeat()
+        self._heartbeat_task = asyncio.create_task(self._heartbeat_loop())
+        try:
+            yield
+        finally:
+            self._heartbeat_task.cancel()
+            self.follower.stop()
+            if self.writer is not None:
+                await asyncio.to_thread(self.writer.close)
+            if self.settings.heartbeat:
+                with contextlib.suppress(OSError):
+                    self.heartbeat_path().unlink(missing_ok=True)
+
+    # -- prediction -----------------------------------------------------------------------
+
+    def parse(self, loaded: LoadedModel, item: Any, loc: tuple[Any, ...]) -> BaseModel:
+        cls = self.request_model(loaded)
+        if not isinstance(item, dict):
+            raise validation_error(
+                [
+                    {
+                        "type": "model_attributes_type",
+                        "loc": (),
+                        "msg": "Input should be an object",
+                        "input": item,
+                    }
+                ],
+                loc,
+            )
+        try:
+            return cls.model_validate(item)
+        except ValidationError as error:
+            raise validation_error([dict(e) for e in error.errors(include_url=False)], loc) from None
+
+    def rows(
+        self, loaded: LoadedModel, items: list[BaseModel], loc: tuple[Any, ...], batch: bool = False
+    ) -> tuple[list[list[Any]], list[dict[str, Any]]]:
+        """Feature rows in signature order and entity dicts; fetches online features if needed."""
+        features = loaded.features
+        keys = loaded.entity_keys
+        rows: list[list[Any]] = []
+        entities: list[dict[str, Any]] = []
+        fetch: list[int] = []
+        for i, item in enumerate(items):
+            values = item.__dict__
+            row = [values.get(name) for name in features]
+            entity = {k: values.get(k) for k in keys if values.get(k) is not None}
+            if any(v is None for v in row):
+                fetch.append(i)
+            rows.append(row)
+            entities.append(entity)
+        if fetch:
+            covered = self.online.covers(loaded)
+            why = (
+                "Field required: give every feature, or the entity key "
+                + ", ".join(keys)
+                + " to read them from the online store"
+                if covered
+                else "Field required (no online feature store can fill it from the entity key)"
+            )
+            errors = []
+            for i in fetch:
+                if entities[i] and covered:
+                    continue
+                where = (*loc, i) if batch else loc
+                for name, value in zip(features, rows[i], strict=True):
+                    if value is None:
+                        errors.append({"type": "missing", "loc": [*where, name], "msg": why, "input": None})
+            if errors:
+                raise RequestValidationError(errors[:100])
+            self.online.fill(loaded, rows, entities, fetch)
+        return rows, entities
+
+    def predict(self, loaded: LoadedModel, rows: list[list[Any]]) -> list[tuple[Any, float | None]]:
+        try:
+            out = loaded.predictor.predict(rows)
+        except (OverflowError, ValueError, TypeError) as error:
+            raise Unprocessable(f"cannot predict on this input: {error}") from None
+        classes = loaded.classes
+        results: list[tuple[Any, float | None]] = []
+        if out.proba is not None and out.index is not None:
+            binary = out.proba.shape[1] == 2
+            for i, index in enumerate(out.index.tolist()):
+                label = classes[index] if 0 <= index < len(classes) else index
+                probability = float(out.proba[i, -1]) if binary else float(out.proba[i, index])
+                results.append((label, probability))
+        elif out.value is not None:
+            for value in out.value.tolist():
+                if not math.isfinite(value):
+                    raise Unprocessable("the model returned a non-finite value for this input")
+                results.append((float(value), None))
+        return results
+
+    def answer(
+        self,
+        loaded: LoadedModel,
+        rows: list[list[Any]],
+        entities: list[dict[str, Any]],
+        results: list[tuple[Any, float | None]],
+        started: float,
+    ) -> list[dict[str, Any]]:
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        ts = datetime.now(UTC).isoformat()
+        out = []
+        features = loaded.features
+        binary = len(loaded.classes) == 2
+        for row, entity, (prediction, probability) in zip(rows, entities, results, strict=True):
+            request_id = uuid.uuid4().hex
+            body: dict[str, Any] = dict.fromkeys(loaded.entity_keys)
+            body.update(entity)
+            body["prediction"] = prediction
+            body["probability"] = probability
+            body["risk_level"] = loaded.risk_level(probability) if binary or probability is None else None
+            body["model"] = loaded.name
+            body["version"] = loaded.version
+            body["request_id"] = request_id
+            out.append(body)
+            self.metrics.observe_prediction(
+                loaded.name,
+                loaded.version,
+                str(prediction) if loaded.task == "classification" else None,
+                probability
+                if probability is not None
+                else (prediction if loaded.task != "classification" else None),
+            )
+            if self.writer is not None:
+                self.writer.log(
+                    {
+                        "ts": ts,
+                        "request_id": request_id,
+                        "endpoint": self.endpoint,
+                        "model": loaded.name,
+                        "version": loaded.version,
+                        "entity": entity,
+                        "inputs": _jsonable_inputs(features, row),
+                        "prediction": prediction,
+                        "probability": probability,
+                        "latency_ms": round(latency_ms, 4),
+                        "status": 200,
+                    }
+                )
+        return out
+
+
+def _jsonable_inputs(features: list[str], row: list[Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in zip(features, row, strict=True):
+        out[name] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+def _info(loaded: LoadedModel) -> dict[str, str]:
+    return {
+        "model": loaded.name,
+        "version": str(loaded.version),
+        "stage": loaded.stage,
+        "sha256": loaded.sha256,
+        "predictor": loaded.predictor.kind,
+    }
+
+
+def _endpoint_name(spec: Any, model: str, stage: str) -> str:
+    for name, endpoint in spec.config.endpoints.items():
+        if endpoint.model == model and endpoint.stage == stage:
+            return str(name)
+    return model
