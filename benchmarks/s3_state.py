@@ -60,11 +60,11 @@ def make_repo(base: Path, name: str) -> Path:
     return repo
 
 
-def to_s3(repo: Path, bucket: str) -> None:
+def to_s3(repo: Path, bucket: str, endpoint_url: str) -> None:
     env_file = repo / "environments" / "dev" / "environment.yaml"
     text = env_file.read_text().replace(
         "  type: local\n  path: state/dev.json",
-        f"  type: s3\n  bucket: {bucket}\n  key: state/dev.json\n  endpoint_url: ${{MLCTL_S3_ENDPOINT}}",
+        f"  type: s3\n  bucket: {bucket}\n  key: state/dev.json\n  endpoint_url: {endpoint_url}",
     )
     env_file.write_text(text)
 
@@ -88,7 +88,7 @@ def main() -> None:
         os.environ.update(server.env())
         bucket = server.make_bucket("bench-state", versioned=True)
         repos = {"local file": make_repo(base, "local"), "S3 (SeaweedFS)": make_repo(base, "s3")}
-        to_s3(repos["S3 (SeaweedFS)"], bucket)
+        to_s3(repos["S3 (SeaweedFS)"], bucket, server.endpoint_url)
         for repo in repos.values():
             run(repo, "apply", "-e", "dev", "--auto-approve", env=env)  # trains v1 once
 

@@ -1,12 +1,24 @@
-"""Serving benchmark: mlctl serve vs `mlflow models serve`, same model, same load, same rows.
+"""Serving benchmark, side by side in one run: the S3 prediction log vs the local one, and the
+whole /predict path vs the framework's own ceiling.
 
-Trains the example model with prod params (RandomForest, 200 trees, max_depth 15), logs the
-very same fitted pipeline to MLflow (installed by this script in its own venv under /tmp),
-serves it with both on 127.0.0.1, checks both return the same predictions, then drives each
-with the same bounded asyncio load generator (httpx, keep-alive) for DURATION seconds at
-concurrency 1 and 8 with single-row requests. Prints req/s, p50/p95/p99 and the ratios.
+Trains the example model with prod params (RandomForest, 200 trees, max_depth 15) twice: in a
+repository with local artifacts (prediction log on local disk) and in one whose artifacts
+provider is S3 on a SeaweedFS this script starts (tests/seaweed.py; the prediction log is
+shipped to the bucket). Same spec, same data, same random_state: the same model. Three servers
+run at once on 127.0.0.1, all on the same uvicorn (uvloop, httptools, no access log):
 
-    python benchmarks/serving.py [--duration 20] [--keep]
+* ``mlctl-local``: ``mlctl serve`` (prediction log to local disk);
+* ``mlctl-s3``: ``mlctl serve`` (prediction log shipped to S3);
+* ``ceiling``: a FastAPI app answering the same pydantic request schema (generated from the
+  same signature) with a constant: what the framework costs with no model and no mlctl.
+
+Checks first that both mlctl servers answer the same bits (and the pipeline's own
+``predict_proba``), then drives each with the same single-row requests at concurrency 1 (and 8
+with ``--concurrency 1 8``), rotating the order every round, ``--rounds`` times, and prints the
+median req/s, p50/p99 and the ratios. The load generator is wrk when installed (Debian: ``apt-get
+install wrk``), otherwise a Python asyncio client (slower: it compresses the ratios).
+
+    python benchmarks/serving.py [--duration 5] [--rounds 3] [--concurrency 1 8] [--keep]
 """
 
 from __future__ import annotations
@@ -18,16 +30,18 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-MLFLOW_VENV = Path("/tmp/mlctl-bench-mlflow-venv")
+sys.path.insert(0, str(ROOT / "tests"))
 FEATURES = [
     "total_orders_30d",
     "avg_order_value",
@@ -36,8 +50,30 @@ FEATURES = [
     "login_frequency_7d",
 ]
 
+CEILING = """
+import json, os
+from pathlib import Path
+from fastapi import FastAPI
+from mlctl.serving.schemas import request_model
 
-def sh(*args: str, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+SIGNATURE = json.loads(Path(os.environ["CEILING_SIGNATURE"]).read_text())
+Request = request_model("churn-predictor", SIGNATURE)
+ANSWER = {"customer_id": None, "prediction": "No", "probability": 0.25, "risk_level": "low",
+          "model": "churn-predictor", "version": 1, "request_id": "0" * 32}
+
+
+def make() -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/predict")
+    async def predict(body: Request) -> dict:
+        return ANSWER
+
+    return app
+"""
+
+
+def sh(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(args, text=True, capture_output=True, **kw)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(args[:6])} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -48,25 +84,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def mlflow_python() -> Path:
-    python = MLFLOW_VENV / "bin" / "python"
-    if not python.exists():
-        print("installing mlflow into", MLFLOW_VENV, flush=True)
-        sh(sys.executable, "-m", "venv", str(MLFLOW_VENV))
-        import sklearn
-
-        sh(
-            str(MLFLOW_VENV / "bin" / "pip"),
-            "install",
-            "-q",
-            "mlflow",
-            f"scikit-learn=={sklearn.__version__}",
-            "pandas",
-            "pyarrow",
-        )
-    return python
 
 
 def wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
@@ -83,36 +100,59 @@ def wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
     raise SystemExit(f"{url} not ready")
 
 
-async def load(
-    url: str, bodies: list[bytes], concurrency: int, duration: float
-) -> tuple[int, list[float], int]:
+def prod_repo(path: Path, mlctl: list[str]) -> None:
+    sh(*mlctl, "init", str(path))
+    models = path / "environments" / "dev" / "models.yaml"
+    models.write_text(
+        models.read_text()
+        .replace("n_estimators: 100 ", "n_estimators: 200 ")
+        .replace("max_depth: 10", "max_depth: 15")
+        .replace("max_latency_ms: 250 ", "max_latency_ms: 5000")
+        .replace("max_latency_ms: 100 ", "max_latency_ms: 5000")
+    )
+
+
+def use_s3_artifacts(repo: Path, bucket: str, endpoint_url: str) -> None:
+    environment = repo / "environments" / "dev" / "environment.yaml"
+    (repo / "providers" / "s3.yaml").write_text(
+        f"type: s3\nbucket: {bucket}\nprefix: artifacts\nendpoint_url: {endpoint_url}\n"
+    )
+    text = environment.read_text()
+    if "artifacts: local" not in text:
+        raise SystemExit("the example environment no longer names `artifacts: local`")
+    environment.write_text(text.replace("artifacts: local", "artifacts: s3"))
+
+
+async def python_load(url: str, bodies: list[bytes], concurrency: int, duration: float) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(
         limits=limits, timeout=30, headers={"content-type": "application/json"}
-    ) as client:
+    ) as c:
+        for body in bodies[:20]:
+            await c.post(url, content=body)
         end = time.perf_counter() + duration
 
         async def worker(k: int) -> None:
             nonlocal errors
             i = k
             while time.perf_counter() < end:
-                body = bodies[i % len(bodies)]
-                i += concurrency
                 t = time.perf_counter()
-                r = await client.post(url, content=body)
+                r = await c.post(url, content=bodies[i % len(bodies)])
                 latencies.append(time.perf_counter() - t)
-                if r.status_code != 200:
-                    errors += 1
+                errors += r.status_code != 200
+                i += concurrency
 
-        # warm-up
-        for body in bodies[:20]:
-            await client.post(url, content=body)
         started = time.perf_counter()
         await asyncio.gather(*(worker(k) for k in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return int(len(latencies) / elapsed), sorted(latencies), errors
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1000
+
+    return {"rps": len(latencies) / elapsed, "p50": pct(50), "p99": pct(99), "errors": errors}
 
 
 WRK_SCRIPT = """
@@ -125,184 +165,179 @@ request = function()
 end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format('MLCTLJSON {"requests": %%d, "duration_us": %%d, ' ..
-    '"p50": %%f, "p95": %%f, "p99": %%f, ' ..
-    '"errors": %%d}\\n', summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+  io.write(string.format('MLCTLJSON {"requests": %%d, "duration_us": %%d, "p50": %%f, "p99": %%f, ' ..
+    '"errors": %%d}\\n', summary.requests, summary.duration, latency:percentile(50),
     latency:percentile(99), e.connect + e.read + e.write + e.timeout + e.status))
 end
 """
 
 
-def run_wrk(
-    url: str, bodies: list[bytes], concurrency: int, duration: float, work: Path
-) -> tuple[int, dict, int]:
-    """wrk (closed loop, keep-alive): requests/s, {p50, p95, p99} in ms, errors (incl. non-2xx)."""
-    body_file = work / f"bodies-{abs(hash(url))}.txt"
-    body_file.write_bytes(b"\n".join(bodies) + b"\n")
+def wrk_load(url: str, body_file: Path, concurrency: int, duration: float, work: Path) -> dict[str, float]:
     script = work / "post.lua"
     script.write_text(WRK_SCRIPT % body_file)
     threads = 1 if concurrency == 1 else 2
-    subprocess.run(["wrk", "-t1", "-c1", "-d2s", "-s", str(script), url], capture_output=True, check=True)
+    subprocess.run(["wrk", "-t1", "-c1", "-d1s", "-s", str(script), url], capture_output=True, check=True)
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{int(duration)}s", "-s", str(script), url],
+        ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "-s", str(script), url],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     line = next(x for x in out.splitlines() if x.startswith("MLCTLJSON "))
     data = json.loads(line.removeprefix("MLCTLJSON "))
-    rps = int(data["requests"] / (data["duration_us"] / 1e6))
-    return rps, {k: data[k] / 1000 for k in ("p50", "p95", "p99")}, int(data["errors"])
-
-
-def pct(values: list[float], p: float) -> float:
-    return values[min(len(values) - 1, int(p / 100 * len(values)))] * 1000
+    return {
+        "rps": data["requests"] / (data["duration_us"] / 1e6),
+        "p50": data["p50"] / 1000,
+        "p99": data["p99"] / 1000,
+        "errors": data["errors"],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (medians are reported)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1])
     parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--asyncio", action="store_true", help="use the asyncio client even if wrk exists")
+    parser.add_argument(
+        "--python-client", action="store_true", help="use the asyncio client even if wrk exists"
+    )
     args = parser.parse_args()
+    import seaweed
+
     mlctl = [sys.executable, "-m", "mlctl"]
     work = Path(tempfile.mkdtemp(prefix="mlctl-bench-serving-"))
-    repo = work / "repo"
     procs: list[subprocess.Popen[bytes]] = []
+    server = seaweed.start(work / "seaweedfs")
+    os.environ.update(server.env())
     try:
-        print("training the example model (prod params: 200 trees, max_depth 15)", flush=True)
-        sh(*mlctl, "init", str(repo))
-        models = repo / "environments" / "dev" / "models.yaml"
-        models.write_text(
-            models.read_text()
-            .replace("n_estimators: 100 ", "n_estimators: 200 ")
-            .replace("max_depth: 10", "max_depth: 15")
-            .replace("max_latency_ms: 100 ", "max_latency_ms: 5000")
+        bucket = server.make_bucket("mlctl-bench")
+        local, remote = work / "local", work / "s3"
+        print("training the example model twice (prod params: 200 trees, max_depth 15)", flush=True)
+        prod_repo(local, mlctl)
+        prod_repo(remote, mlctl)
+        use_s3_artifacts(remote, bucket, server.endpoint_url)
+        for repo in (local, remote):
+            sh(*mlctl, "-C", str(repo), "apply", "-e", "dev", "--auto-approve")
+        state = json.loads((local / "state" / "dev.json").read_text())
+        version = state["models"]["churn-predictor"]["versions"][0]
+        signature = next(
+            (local / ".mlctl" / "runs" / "dev").glob(f"{version['run_id']}/artifacts/signature.json")
         )
-        sh(*mlctl, "-C", str(repo), "apply", "-e", "dev", "--auto-approve")
-        state = json.loads((repo / "state" / "dev.json").read_text())
-        uri = state["models"]["churn-predictor"]["versions"][0]["artifact"]["uri"]
 
+        import joblib
         import pandas as pd
 
-        sample = pd.read_csv(repo / "data" / "customer_activity.csv").head(500)
-        sample = sample.dropna(subset=FEATURES)
+        sample = pd.read_csv(local / "data" / "customer_activity.csv").head(500).dropna(subset=FEATURES)
         rows = [
             {f: (float(r[f]) if f == "avg_order_value" else int(r[f])) for f in FEATURES}
             for _, r in sample.iterrows()
         ]
-        mlctl_bodies = [json.dumps(r).encode() for r in rows]
-        mlflow_bodies = [json.dumps({"dataframe_records": [r]}).encode() for r in rows]
+        bodies = [json.dumps(r).encode() for r in rows]
+        body_file = work / "bodies.txt"
+        body_file.write_bytes(b"\n".join(bodies) + b"\n")
+        expected = joblib.load(local / version["artifact"]["uri"]).predict_proba(
+            pd.DataFrame(rows)[FEATURES]
+        )[:, -1]
 
-        py = mlflow_python()
-        model_dir = work / "mlflow-model"
-        script = (
-            "import joblib, mlflow.sklearn, sys; "
-            "mlflow.sklearn.save_model(joblib.load(sys.argv[1]), sys.argv[2], "
-            "pyfunc_predict_fn='predict_proba', serialization_format='cloudpickle')"
+        (work / "ceiling.py").write_text(CEILING)
+        uvicorn_options = (
+            "log_level='warning', access_log=False, loop='uvloop', http='httptools', server_header=False"
         )
-        sh(
-            str(py),
-            "-c",
-            script,
-            str(repo / uri),
-            str(model_dir),
-            cwd=str(ROOT / "src"),
-            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-        )
-
-        port_a, port_b = free_port(), free_port()
-        procs.append(
-            subprocess.Popen(
-                [
-                    *mlctl,
-                    "-C",
-                    str(repo),
-                    "serve",
-                    "churn-predictor",
-                    "-e",
-                    "dev",
-                    "--port",
-                    str(port_a),
-                    "--log-level",
-                    "warning",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        env_b = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PATH": f"{py.parent}:{os.environ['PATH']}"}
-        procs.append(
-            subprocess.Popen(
-                [
-                    str(py.parent / "mlflow"),
-                    "models",
-                    "serve",
-                    "-m",
-                    str(model_dir),
-                    "--env-manager",
-                    "local",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(port_b),
-                ],
-                env=env_b,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        wait(f"http://127.0.0.1:{port_a}/ready", procs[0])
-        wait(f"http://127.0.0.1:{port_b}/ping", procs[1])
-        a_url, b_url = f"http://127.0.0.1:{port_a}/predict", f"http://127.0.0.1:{port_b}/invocations"
-
-        same = 0
-        for body_a, body_b in zip(mlctl_bodies[:200], mlflow_bodies[:200], strict=True):
-            ra_ = httpx.post(a_url, content=body_a, headers={"content-type": "application/json"})
-            if ra_.status_code != 200:
-                raise SystemExit(f"mlctl answered {ra_.status_code}: {ra_.text}")
-            pa = ra_.json()["probability"]
-            pb = httpx.post(b_url, content=body_b, headers={"content-type": "application/json"}).json()[
-                "predictions"
-            ][0][-1]
-            same += pa == pb
-        print(f"same predictions: {same}/200 rows (positive-class probability, exact equality)")
-
-        table = []
-        use_wrk = shutil.which("wrk") is not None and not args.asyncio
-        print("load generator:", "wrk" if use_wrk else "asyncio/httpx", flush=True)
-        for concurrency in (1, 8):
-            if use_wrk:
-                ra = run_wrk(a_url, mlctl_bodies, concurrency, args.duration, work)
-                rb = run_wrk(b_url, mlflow_bodies, concurrency, args.duration, work)
-            else:
-                la = asyncio.run(load(a_url, mlctl_bodies, concurrency, args.duration))
-                lb = asyncio.run(load(b_url, mlflow_bodies, concurrency, args.duration))
-                ra = (la[0], {k: pct(la[1], q) for k, q in (("p50", 50), ("p95", 95), ("p99", 99))}, la[2])
-                rb = (lb[0], {k: pct(lb[1], q) for k, q in (("p50", 50), ("p95", 95), ("p99", 99))}, lb[2])
-            table.append((concurrency, ra, rb))
-        print()
-        print(
-            f"{'conc':>4} {'server':<7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}"
-        )
-        for concurrency, ra, rb in table:
-            for name, (rps, lat, err) in (("mlctl", ra), ("mlflow", rb)):
-                print(
-                    f"{concurrency:>4} {name:<7} {rps:>8} {lat['p50']:>8.2f} {lat['p95']:>8.2f} "
-                    f"{lat['p99']:>8.2f} {err:>6}"
+        ports = {"mlctl-local": free_port(), "mlctl-s3": free_port(), "ceiling": free_port()}
+        for name, repo in (("mlctl-local", local), ("mlctl-s3", remote)):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        *mlctl,
+                        "-C",
+                        str(repo),
+                        "serve",
+                        "churn-predictor",
+                        "-e",
+                        "dev",
+                        "--port",
+                        str(ports[name]),
+                        "--log-level",
+                        "warning",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
-            print(
-                f"{concurrency:>4} ratio   throughput x{ra[0] / max(rb[0], 1):.1f}, "
-                f"p95 {ra[1]['p95'] / rb[1]['p95']:.2f}x of mlflow's"
             )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    f"import uvicorn; uvicorn.run('ceiling:make', factory=True, host='127.0.0.1', "
+                    f"port={ports['ceiling']}, {uvicorn_options})",
+                ],
+                cwd=work,
+                env={**os.environ, "CEILING_SIGNATURE": str(signature), "PYTHONPATH": str(work)},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        for (name, port), proc in zip(ports.items(), procs, strict=True):
+            wait(f"http://127.0.0.1:{port}/{'ready' if name != 'ceiling' else 'docs'}", proc)
+        urls = {name: f"http://127.0.0.1:{port}/predict" for name, port in ports.items()}
+
+        for name in ("mlctl-local", "mlctl-s3"):
+            got = [httpx.post(urls[name], content=b).json()["probability"] for b in bodies[:200]]
+            same = sum(g == float(e) for g, e in zip(got, expected[:200], strict=True))
+            print(f"{name}: {same}/200 predictions bitwise equal to the pipeline's predict_proba")
+
+        use_wrk = shutil.which("wrk") is not None and not args.python_client
+        print(
+            "load generator:", "wrk" if use_wrk else "python asyncio client (install wrk for tighter numbers)"
+        )
+        results: dict[tuple[str, int], list[dict[str, float]]] = {}
+        names = list(urls)
+        for round_ in range(args.rounds):
+            order = names[round_ % 3 :] + names[: round_ % 3]
+            for concurrency in args.concurrency:
+                for name in order:
+                    if use_wrk:
+                        r = wrk_load(urls[name], body_file, concurrency, args.duration, work)
+                    else:
+                        r = asyncio.run(python_load(urls[name], bodies, concurrency, args.duration))
+                    results.setdefault((name, concurrency), []).append(r)
+                    print(
+                        f"  round {round_ + 1} c={concurrency} {name:<12} {r['rps']:8.0f} req/s", flush=True
+                    )
+
+        def med(name: str, c: int, key: str) -> float:
+            return statistics.median(r[key] for r in results[(name, c)])
+
+        print()
+        print(f"{'conc':>4} {'server':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+        for c in args.concurrency:
+            for name in names:
+                print(
+                    f"{c:>4} {name:<12} {med(name, c, 'rps'):>8.0f} {med(name, c, 'p50'):>8.2f} "
+                    f"{med(name, c, 'p99'):>8.2f} {int(sum(r['errors'] for r in results[(name, c)])):>6}"
+                )
+            s3_ratio = statistics.median(
+                a["rps"] / b["rps"]
+                for a, b in zip(results[("mlctl-s3", c)], results[("mlctl-local", c)], strict=True)
+            )
+            ceiling = statistics.median(
+                a["rps"] / b["rps"]
+                for a, b in zip(results[("mlctl-local", c)], results[("ceiling", c)], strict=True)
+            )
+            print(f"{c:>4} ratio        S3 log / local log: {s3_ratio:.2f}   mlctl / ceiling: {ceiling:.0%}")
+        shipped = server.client().list_objects_v2(Bucket=bucket, Prefix="artifacts/dev/predictions/")
+        print(f"\nS3 prediction log objects written during the run: {shipped.get('KeyCount', 0)}")
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGINT)
         for proc in procs:
             try:
-                proc.wait(timeout=15)
+                proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        server.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 

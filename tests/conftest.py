@@ -30,6 +30,14 @@ def make_fast(repo: Path) -> None:
     models.write_text(text)
 
 
+@pytest.fixture(autouse=True)
+def _not_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run as on a developer's machine, wherever the suite runs: without ``CI``, so the
+    CI-only refusals (a dirty tree, a local state backend: see :mod:`mlctl.operations.ci`) do
+    not depend on the host. Tests of those refusals set ``CI=true`` themselves."""
+    monkeypatch.delenv("CI", raising=False)
+
+
 @pytest.fixture(scope="session")
 def example_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh `mlctl init` repository with fast training params (not applied)."""

@@ -69,18 +69,27 @@ def write_log(
         for i, row in enumerate(rows.itertuples(index=False)):
             values = row._asdict()
             p = float(probability[i])
-            record = {
+            ok = int(statuses[i]) < 400
+            record = {  # one /predict request (the log's format: mlctl.providers.predlog)
                 "ts": (when + timedelta(milliseconds=i)).isoformat(),
                 "request_id": f"r{part}{i}",
                 "endpoint": "churn-api",
                 "model": "churn-predictor",
                 "version": version,
-                "entity": {"customer_id": values["customer_id"]},
-                "inputs": {f: _plain(values[f]) for f in FEATURES},
-                "prediction": "Yes" if p >= 0.5 else "No",
-                "probability": p,
-                "latency_ms": float(latencies[i]),
+                "route": "/predict",
                 "status": int(statuses[i]),
+                "latency_ms": float(latencies[i]),
+                "rows": 1 if ok else 0,
+                "predictions": [
+                    {
+                        "entity": {"customer_id": values["customer_id"]},
+                        "inputs": {f: _plain(values[f]) for f in FEATURES},
+                        "prediction": "Yes" if p >= 0.5 else "No",
+                        "probability": p,
+                    }
+                ]
+                if ok
+                else [],
             }
             out.write(json.dumps(record) + "\n")
     return path

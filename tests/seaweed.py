@@ -71,10 +71,10 @@ class Seaweed:
         }
 
     def client(self, secret: str = SECRET_KEY) -> Any:
-        import boto3
+        import botocore.session  # botocore directly, as mlctl does (boto3 is not a dependency)
         from botocore.config import Config
 
-        return boto3.client(
+        return botocore.session.Session().create_client(
             "s3",
             endpoint_url=self.endpoint_url,
             aws_access_key_id=ACCESS_KEY,

@@ -23,11 +23,14 @@ def test_fresh_plan_lists_every_resource_in_dependency_order(repo: Path) -> None
 
 def test_plan_json_shape(repo: Path) -> None:
     plan = plan_json(repo)
-    assert plan["format_version"] == "1.0"
+    assert plan["format_version"] == "1.2"  # Terraform's plan shape (docs/plan-json.md)
     change = next(c for c in plan["resource_changes"] if c["address"] == "model_version.churn-predictor")
-    assert set(change) >= {"address", "actions", "before", "after", "reason"}
-    assert change["actions"] == ["train"]
-    assert change["after"]["version"] == "(known after apply)"
+    assert set(change) >= {"address", "type", "name", "change", "mlctl"}
+    assert set(change["change"]) >= {"actions", "before", "after", "after_unknown"}
+    assert change["change"]["actions"] == ["create"]  # the model's first version
+    assert change["mlctl"]["verbs"] == ["train"]
+    assert change["change"]["after_unknown"]["version"] is True  # Terraform's shape: known after apply
+    assert "version" not in change["change"]["after"]
 
 
 def test_apply_then_apply_again_is_a_noop(applied: Path) -> None:
@@ -59,7 +62,7 @@ def test_apply_then_apply_again_is_a_noop(applied: Path) -> None:
 def test_changing_only_a_gate_is_one_update_of_the_model(applied: Path) -> None:
     edit(applied / MODELS, "min_auc: 0.80", "min_auc: 0.81")
     plan = plan_json(applied)
-    assert [(c["address"], c["actions"]) for c in plan["resource_changes"]] == [
+    assert [(c["address"], c["mlctl"]["verbs"]) for c in plan["resource_changes"]] == [
         ("model.churn-predictor", ["update"])
     ]
     text = invoke(applied, "plan", "-e", "dev").stdout
@@ -70,16 +73,16 @@ def test_changing_only_a_gate_is_one_update_of_the_model(applied: Path) -> None:
 def test_training_param_change_trains_and_gates_promotions(applied: Path) -> None:
     edit(applied / MODELS, "max_depth: 8", "max_depth: 6")
     plan = plan_json(applied)
-    actions = {c["address"]: c["actions"] for c in plan["resource_changes"]}
+    actions = {c["address"]: c["mlctl"]["verbs"] for c in plan["resource_changes"]}
     assert actions == {
         "model_version.churn-predictor": ["train"],
         "stage.churn-predictor.staging": ["promote"],
         "stage.churn-predictor.production": ["promote"],
         "endpoint.churn-api": ["deploy"],
     }
-    train = next(c for c in plan["resource_changes"] if c["actions"] == ["train"])
-    assert "training spec changed" in train["reason"]
-    assert any("max_depth: 8 -> 6" in line for line in train["details"])
+    train = next(c for c in plan["resource_changes"] if c["mlctl"]["verbs"] == ["train"])
+    assert "training spec changed" in train["mlctl"]["reason"]
+    assert any("max_depth: 8 -> 6" in line for line in train["mlctl"]["details"])
     text = invoke(applied, "plan", "-e", "dev").stdout
     assert "gated by: accuracy >= 0.75, auc >= 0.8" in text
 
@@ -95,7 +98,7 @@ def test_spec_change_then_revert_reuses_the_old_version(applied: Path) -> None:
     runs = json.loads(invoke(applied, "runs", "list", "-e", "dev", "--json").stdout)
     edit(applied / MODELS, "max_depth: 6", "max_depth: 8")
     plan = plan_json(applied)
-    actions = {c["address"]: c["actions"] for c in plan["resource_changes"]}
+    actions = {c["address"]: c["mlctl"]["verbs"] for c in plan["resource_changes"]}
     assert actions["model_version.churn-predictor"] == ["update"]
     assert "train" not in json.dumps(actions)
     result = invoke(applied, "apply", "-e", "dev", "--auto-approve")
@@ -169,7 +172,7 @@ def test_lowering_a_gate_lets_a_rejected_version_in_without_training(applied: Pa
     edit(applied / MODELS, "max_regression: 0.02", "max_regression: 0.5")
     edit(applied / MODELS, "min_accuracy: 0.75", "min_accuracy: 0.5")
     plan = plan_json(applied)
-    actions = {c["address"]: c["actions"] for c in plan["resource_changes"]}
+    actions = {c["address"]: c["mlctl"]["verbs"] for c in plan["resource_changes"]}
     assert actions["stage.churn-predictor.staging"] == ["promote"]
     assert "model_version.churn-predictor" not in actions
 
@@ -203,7 +206,7 @@ def test_target_limits_the_plan(applied: Path) -> None:
 
 def test_replace_retrains_the_same_version(applied: Path) -> None:
     plan = plan_json(applied, "--replace", "model_version.churn-predictor")
-    assert any(c["actions"] == ["train"] for c in plan["resource_changes"])
+    assert any(c["mlctl"]["verbs"] == ["train"] for c in plan["resource_changes"])
     result = invoke(
         applied,
         "apply",
@@ -227,9 +230,8 @@ def test_tampered_artifact_is_reported_and_retrained(applied: Path) -> None:
     assert "Objects have changed outside of mlctl" in text
     assert "tampered" in text
     plan = plan_json(applied)
-    assert {"address": "model_version.churn-predictor", "actions": ["train"]}.items() <= next(
-        c for c in plan["resource_changes"] if c["address"] == "model_version.churn-predictor"
-    ).items()
+    retrain = next(c for c in plan["resource_changes"] if c["address"] == "model_version.churn-predictor")
+    assert retrain["mlctl"]["verbs"] == ["train"]
     assert invoke(applied, "apply", "-e", "dev", "--auto-approve").exit_code == 0
     assert invoke(applied, "plan", "-e", "dev", "--detailed-exitcode").exit_code == 0
 
@@ -245,12 +247,12 @@ def test_new_data_plans_a_check_and_a_new_version(applied: Path) -> None:
     with (applied / "data" / "churn_labels.csv").open("a") as handle:
         handle.write("C999999,2026-06-01T00:00:00Z,No\n")
     plan = plan_json(applied)
-    actions = {c["address"]: c["actions"] for c in plan["resource_changes"]}
+    actions = {c["address"]: c["mlctl"]["verbs"] for c in plan["resource_changes"]}
     assert actions["dataset.churn_labels"] == ["check"]
     assert actions["model_version.churn-predictor"] == ["train"]
-    train = next(c for c in plan["resource_changes"] if c["actions"] == ["train"])
-    assert train["reason"] == "data changed: churn_labels"
-    assert plan["drift"][0]["address"] == "dataset.churn_labels"
+    train = next(c for c in plan["resource_changes"] if c["mlctl"]["verbs"] == ["train"])
+    assert train["mlctl"]["reason"] == "data changed: churn_labels"
+    assert plan["resource_drift"][0]["address"] == "dataset.churn_labels"
 
 
 def test_markdown_format(applied: Path) -> None:

@@ -366,6 +366,87 @@ def test_init_repo_accepts_an_empty_environments_dir(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / DATA_FILES[0]).exists()
 
 
+def test_init_never_overwrites_existing_files(tmp_path: Path) -> None:
+    """Workflows, .gitignore or anything else of the template that exists is kept byte for
+    byte; init says which (issue 11)."""
+    from conftest import invoke
+
+    mine = {
+        ".gitignore": b"my-ignores\n",
+        ".github/workflows/apply.yml": b"name: my apply\n",
+        ".github/workflows/monitor.yml": b"name: my monitor\n",
+        "providers/local.yaml": b"type: local\nroot: elsewhere\n",
+    }
+    for rel, content in mine.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(content)
+    result = invoke(tmp_path, "init", str(tmp_path), "--no-data")
+    assert result.exit_code == 0, result.output
+    for rel, content in mine.items():
+        assert (tmp_path / rel).read_bytes() == content, rel
+    lines = result.stdout.splitlines()
+    kept = lines[lines.index("Kept 4 existing file(s) as they were (not overwritten):") + 1 :][:4]
+    assert sorted(line.strip() for line in kept) == sorted(mine)
+    assert (tmp_path / ".github" / "workflows" / "plan.yml").is_file()  # the missing ones are written
+    assert (tmp_path / "environments" / "prod" / "models.yaml").is_file()
+
+
+def test_init_backend_s3_keeps_prod_in_the_bucket(tmp_path: Path) -> None:
+    """`mlctl init --backend s3://BUCKET/PREFIX --endpoint-url URL`: prod's state, artifacts
+    (and with them runs, candidates and the prediction log) in that bucket; dev stays local."""
+    from conftest import invoke
+    from mlctl.spec.loader import load_environment
+
+    result = invoke(
+        tmp_path,
+        "init",
+        str(tmp_path / "repo"),
+        "--no-data",
+        "--backend",
+        "s3://ml-team/churn/",
+        "--endpoint-url",
+        "http://127.0.0.1:9000",
+    )
+    assert result.exit_code == 0, result.output
+    assert "s3://ml-team/churn" in result.stdout and "dev stays local" in result.stdout
+    repo = tmp_path / "repo"
+    prod = load_environment(repo, "prod")
+    backend = prod.config.backend
+    assert (backend.type, backend.bucket, backend.key) == ("s3", "ml-team", "churn/state/prod.json")
+    assert backend.endpoint_url == "http://127.0.0.1:9000"
+    assert prod.config.providers.artifacts == "s3"
+    provider = prod.providers["s3"]
+    assert (provider.type, provider.bucket, provider.prefix) == ("s3", "ml-team", "churn/artifacts")
+    assert getattr(provider, "endpoint_url", None) == "http://127.0.0.1:9000"
+    dev = load_environment(repo, "dev")
+    assert dev.config.backend.type == "local" and dev.config.providers.artifacts == "local"
+    template = dict(template_files())
+    assert (repo / "environments" / "prod" / "models.yaml").read_bytes() == template[
+        "environments/prod/models.yaml"
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--backend", "/tmp/state"],
+        ["--backend", "s3://Bad_Bucket/x"],
+        ["--backend", "s3://ok-bucket/a/../b"],
+        ["--backend", "s3://ok-bucket/x: y"],
+        ["--backend", "s3://ok-bucket/x", "--endpoint-url", "${EVIL_ENDPOINT}"],
+        ["--backend", "s3://ok-bucket/x", "--endpoint-url", "ftp://host"],
+        ["--endpoint-url", "http://127.0.0.1:9000"],
+    ],
+)
+def test_init_backend_refuses_bad_locations(tmp_path: Path, args: list[str]) -> None:
+    from conftest import invoke
+
+    result = invoke(tmp_path, "init", str(tmp_path / "repo"), "--no-data", *args)
+    assert result.exit_code == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("Error: ")
+    assert not (tmp_path / "repo").exists()
+
+
 def test_ensure_example_data(tmp_path: Path) -> None:
     assert ensure_example_data(tmp_path, customers=300) is True
     activity = tmp_path / "data" / "customer_activity.csv"

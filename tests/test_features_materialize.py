@@ -52,8 +52,8 @@ def append_rows(root: Path, *rows: tuple[str, str, Any, Any]) -> None:
 def test_apply_materializes_and_a_second_apply_writes_nothing(tmp_path: Path) -> None:
     root = write_repo(tmp_path, ROWS)
     first = changes(root)["feature_view.cf"]
-    assert first["actions"] == ["create", "materialize"]
-    assert "first materialization" in first["reason"]
+    assert first["mlctl"]["verbs"] == ["create", "materialize"]
+    assert "first materialization" in first["mlctl"]["reason"]
     text = invoke(root, "plan", "-e", "dev").stdout
     assert "= materialize feature_view.cf" in text
     assert "window: (beginning, latest event at apply time] of activity" in text
@@ -80,10 +80,10 @@ def test_new_events_are_materialized_incrementally(tmp_path: Path) -> None:
     untouched = online_rows(root)["c"]
     append_rows(root, ("a", "2024-02-01T00:00:00Z", 4, 4.5), ("d", "2024-02-01T00:00:00Z", 9, 9.5))
     change = changes(root)["feature_view.cf"]
-    assert change["actions"] == ["materialize"]
-    assert change["reason"] == "source activity changed"
-    assert change["after"]["window"]["start"] == before["watermark"]
-    assert any("incremental" in line for line in change["details"])
+    assert change["mlctl"]["verbs"] == ["materialize"]
+    assert change["mlctl"]["reason"] == "source activity changed"
+    assert change["change"]["after"]["window"]["start"] == before["watermark"]
+    assert any("incremental" in line for line in change["mlctl"]["details"])
     out = apply(root)
     assert "2 of 2 entity rows written" in out.output
     status = view_status(root)
@@ -116,8 +116,8 @@ def test_schema_change_is_planned_as_a_rebuild(tmp_path: Path) -> None:
         "features: {value: float}",
     )
     change = changes(root)["feature_view.cf"]
-    assert change["actions"] == ["update", "materialize"]
-    assert "schema changed: the online view is rebuilt" in change["reason"]
+    assert change["mlctl"]["verbs"] == ["update", "materialize"]
+    assert "schema changed: the online view is rebuilt" in change["mlctl"]["reason"]
     apply(root)
     assert online_rows(root)["a"][1] == [3.5]
     store_schema = (
@@ -134,7 +134,7 @@ def test_unrelated_changes_never_wipe_materialized_windows(tmp_path: Path) -> No
     windows = view_status(root)["windows"]
     edit(root / "environments" / "dev" / "features.yaml", "ttl: 2d", "ttl: 3d")  # ttl applies at read time
     change = changes(root)["feature_view.cf"]
-    assert change["actions"] == ["update"]
+    assert change["mlctl"]["verbs"] == ["update"]
     edit(
         root / "environments" / "dev" / "features.yaml",
         "entities:\n",
@@ -156,7 +156,7 @@ def test_future_events_wait_until_due(tmp_path: Path) -> None:
     assert plan(root)["resource_changes"] == []
     time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.1)
     change = changes(root)["feature_view.cf"]
-    assert change["actions"] == ["materialize"] and "now due" in change["reason"]
+    assert change["mlctl"]["verbs"] == ["materialize"] and "now due" in change["mlctl"]["reason"]
     apply(root)
     assert "e" in online_rows(root)
     assert view_status(root)["next_event"] is None
@@ -167,7 +167,7 @@ def test_going_offline_drops_online_records(tmp_path: Path) -> None:
     apply(root)
     edit(root / "environments" / "dev" / "features.yaml", "online: true", "online: false")
     change = changes(root)["feature_view.cf"]
-    assert change["actions"] == ["update"] and "drops its online records" in change["reason"]
+    assert change["mlctl"]["verbs"] == ["update"] and "drops its online records" in change["mlctl"]["reason"]
     out = apply(root)
     assert "3 online records dropped" in out.output
     assert online_rows(root) == {}
@@ -180,7 +180,8 @@ def test_deleting_an_unused_view_drops_its_records(tmp_path: Path) -> None:
     features = root / "environments" / "dev" / "features.yaml"
     features.write_text("entities:\n  customer: {join_key: customer_id}\n")
     change = changes(root)["feature_view.cf"]
-    assert change["actions"] == ["delete"] and "3 online records are dropped" in change["reason"]
+    assert change["mlctl"]["verbs"] == ["delete"]
+    assert "3 online records are dropped" in change["mlctl"]["reason"]
     apply(root)
     assert online_rows(root) == {}
     assert "feature_view.cf" not in state_of(root)["resources"]

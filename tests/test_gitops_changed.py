@@ -167,7 +167,7 @@ def test_plan_changed_json_and_markdown(gitrepo: Path) -> None:
     result = invoke(gitrepo, "plan", "--changed", "--base", "main", "--format", "json")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert [p["environment"] for p in document["environments"]] == ["dev"]
+    assert [p["mlctl"]["environment"] for p in document["environments"]] == ["dev"]
     assert document["changed_files"] == ["environments/dev/models.yaml"]
     assert "Changed since main" in result.stderr
 

@@ -93,11 +93,11 @@ def test_apply_in_ci_refuses_a_dirty_tree(applied: Path, monkeypatch: pytest.Mon
     edit(applied / MODELS, "team: growth", "team: retention")
     before = (applied / "state" / "dev.json").read_bytes()
     monkeypatch.setenv("CI", "true")
-    result = invoke(applied, "apply", "-e", "dev", "--auto-approve")
+    result = invoke(applied, "apply", "-e", "dev", "--auto-approve", "--allow-local-state")
     assert result.exit_code == 1
     assert "refusing to apply in CI from a dirty tree" in result.stderr and "--allow-dirty" in result.stderr
     assert (applied / "state" / "dev.json").read_bytes() == before
-    result = invoke(applied, "apply", "-e", "dev", "--auto-approve", "--allow-dirty")
+    result = invoke(applied, "apply", "-e", "dev", "--auto-approve", "--allow-dirty", "--allow-local-state")
     assert result.exit_code == 0, result.output
     assert state_of(applied)["git"]["dirty"] is True
     monkeypatch.setenv("CI", "false")  # outside CI a dirty tree is recorded, not refused
@@ -108,5 +108,5 @@ def test_apply_in_ci_refuses_a_dirty_tree(applied: Path, monkeypatch: pytest.Mon
 def test_apply_in_ci_from_a_clean_tree(applied: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     init_git(applied)
     monkeypatch.setenv("CI", "true")
-    result = invoke(applied, "apply", "-e", "dev", "--auto-approve")
+    result = invoke(applied, "apply", "-e", "dev", "--auto-approve", "--allow-local-state")
     assert result.exit_code == 0, result.output

@@ -2,8 +2,10 @@
 
 The emulator is not a cluster: it stores objects as JSON and merges patches, without
 validation or defaulting (manifests are validated against the real schemas in
-``test_k8s_manifests.py``). It does not create objects on a server-side-apply PATCH, so the
-emulator here adds exactly that (create on apply, as the API server does); nothing else.
+``test_k8s_manifests.py``). It does not create objects on a server-side-apply PATCH nor count
+a Deployment's ``metadata.generation``, so the emulator here adds exactly those two API-server
+behaviours; nothing else. It runs no controllers: :class:`DeploymentController` plays the
+Deployment controller and the kubelet for rollouts (status, and pods that fail on purpose).
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ class ApplyingEmulator(kmock.KubernetesEmulator):  # type: ignore[misc,name-defi
             self.seen = []
         self.seen.append(request)
         content_type = (request.headers or {}).get("Content-Type", "")
+        before = None
+        if request.resource is not None and request.resource.plural == "deployments" and request.name:
+            key = (request.resource, request.namespace, request.name)
+            if key in self._objects and not self._objects[key].deleted:
+                before = self._objects[key].raw
         if (
             request.resource is not None
             and request.method == kmock.method.PATCH
@@ -51,7 +58,19 @@ class ApplyingEmulator(kmock.KubernetesEmulator):  # type: ignore[misc,name-defi
                         self._objects[key].create(body)
                     else:
                         self._objects[key] = body
-        return await super()._handle(request)
+        response = await super()._handle(request)
+        if request.resource is not None and request.resource.plural == "deployments" and request.name:
+            # The API server counts changes of a Deployment's spec in metadata.generation.
+            key = (request.resource, request.namespace, request.name)
+            async with self._lock:
+                if key in self._objects and not self._objects[key].deleted:
+                    now = self._objects[key].raw
+                    generation = (before or {}).get("metadata", {}).get("generation") or 0
+                    if before is None or json.dumps(now.get("spec"), sort_keys=True) != json.dumps(
+                        before.get("spec"), sort_keys=True
+                    ):
+                        self._objects[key].patch({"metadata": {"generation": generation + 1}})
+        return response
 
 
 class EmulatorThread:
@@ -63,6 +82,7 @@ class EmulatorThread:
         self.stop_event: asyncio.Event | None = None
         self.url = ""
         self.handler: Any = None
+        self.controller: Any = None
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -123,26 +143,129 @@ current-context: emulator
     return path
 
 
-def patch_object(url: str, path: str, body: dict[str, Any]) -> None:
-    """A hand edit, as `kubectl patch --type merge` would make it."""
+CONTROLLER_AGENT = "kube-controller-manager (test)"
+
+
+def patch_object(url: str, path: str, body: dict[str, Any], *, agent: str = "kubectl (test)") -> None:
+    """A hand edit, as `kubectl patch --type merge` would make it (or a controller's update)."""
     request = urllib.request.Request(
         url + path,
         data=json.dumps(body).encode(),
         method="PATCH",
-        headers={"Content-Type": "application/merge-patch+json"},
+        headers={"Content-Type": "application/merge-patch+json", "User-Agent": agent},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
 
 
 def requests_of(emulator: EmulatorThread, method: str) -> list[Any]:
-    return [r for r in list(emulator.handler.seen) if str(r.method).upper().endswith(method)]
+    """The requests of ``method`` that did not come from the test's controller."""
+    return [
+        r
+        for r in list(emulator.handler.seen)
+        if str(r.method).upper().endswith(method) and (r.headers or {}).get("User-Agent") != CONTROLLER_AGENT
+    ]
+
+
+def post_object(url: str, path: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        url + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": CONTROLLER_AGENT},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status in (200, 201)
+
+
+class DeploymentController:
+    """Plays the Deployment controller and the kubelet for the emulator: each Deployment whose
+    ``generation`` is not yet observed rolls out. Versions (``mlctl.dev/model-version``) named
+    in ``broken`` get one new pod stuck in that way (a container waiting reason such as
+    CrashLoopBackOff, or "unready": running with its readiness probe failing) while the old
+    replicas stay available, as under ``maxUnavailable: 0``; other versions become available.
+    ``rollouts`` counts each rollout as it completes, in order; while ``paused`` is set,
+    nothing rolls out."""
+
+    def __init__(self, kube: EmulatorThread) -> None:
+        self.kube = kube
+        self.broken: dict[str, str] = {}
+        self.rollouts: list[tuple[str, str]] = []
+        self.paused = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self) -> None:
+        while not self.stop.wait(0.02):
+            if self.paused.is_set():
+                continue
+            for (namespace, name), deployment in self.kube.objects("deployments").items():
+                generation = deployment.get("metadata", {}).get("generation")
+                if generation is None or deployment.get("status", {}).get("observedGeneration") == generation:
+                    continue
+                self.roll(namespace or "", name, deployment, generation)
+
+    def roll(self, namespace: str, name: str, deployment: dict[str, Any], generation: int) -> None:
+        path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+        replicas = deployment["spec"].get("replicas", 1)
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        version = labels.get("mlctl.dev/model-version", "")
+        failure = self.broken.get(version)
+        if failure is None:
+            status = {
+                "replicas": replicas,
+                "updatedReplicas": replicas,
+                "readyReplicas": replicas,
+                "availableReplicas": replicas,
+            }
+            patch_object(
+                self.kube.url,
+                path,
+                {"status": {"observedGeneration": generation, **status}},
+                agent=CONTROLLER_AGENT,
+            )
+            self.rollouts.append((name, version))
+            return
+        container: dict[str, Any] = {"name": "model-server", "ready": False, "restartCount": 4}
+        if failure == "unready":
+            container["state"] = {"running": {"startedAt": "2026-11-29T00:00:00Z"}}
+        else:
+            container["state"] = {"waiting": {"reason": failure, "message": "back-off restarting"}}
+            container["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error"}}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"{name}-g{generation}-x1", "namespace": namespace, "labels": labels},
+            "status": {"phase": "Running", "containerStatuses": [container]},
+        }
+        post_object(self.kube.url, f"/api/v1/namespaces/{namespace}/pods", pod)
+        status = {
+            "observedGeneration": generation,
+            "replicas": replicas + 1,
+            "updatedReplicas": 1,
+            "availableReplicas": replicas,
+        }
+        patch_object(self.kube.url, path, {"status": status}, agent=CONTROLLER_AGENT)
 
 
 @pytest.fixture
-def kube(emulator: EmulatorThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EmulatorThread:
+def kube(
+    emulator: EmulatorThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[EmulatorThread]:
+    """The emulator as a cluster: KUBECONFIG points at it, rollouts complete (see
+    :class:`DeploymentController`, reachable as ``kube.controller``) and are polled quickly."""
+    from mlctl.providers import k8s
+
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig(tmp_path / "kubeconfig", emulator.url)))
-    return emulator
+    monkeypatch.setattr(k8s, "ROLLOUT_POLL_SECONDS", 0.02)
+    controller = DeploymentController(emulator)
+    emulator.controller = controller
+    controller.thread.start()
+    try:
+        yield emulator
+    finally:
+        controller.stop.set()
+        controller.thread.join(10)
 
 
 PROVIDER = K8sProvider(type="k8s", namespace="ml", image="ghcr.io/acme/mlctl:1.0.0")
@@ -165,7 +288,10 @@ def test_deploy_is_server_side_apply_and_live_reads_the_version_label(kube: Emul
     serving = serving_for(Endpoint(model="churn", provider="k8s", replicas=2))
     assert serving.live("churn-api") is None
     status = serving.deploy("churn-api", "churn", 3, ARTIFACT)
-    assert status["version"] == 3 and status["objects"] == ["Deployment/churn-api", "Service/churn-api"]
+    assert status["version"] == 3
+    assert status["objects"] == ["Deployment/churn-api", "Service/churn-api", "PodDisruptionBudget/churn-api"]
+    assert status["rollout"] == "complete: 2 of 2 replicas updated and available"
+    assert kube.controller.rollouts == [("churn-api", "3")]
     deployments = kube.objects("deployments")
     assert deployments[("ml", "churn-api")]["metadata"]["labels"]["mlctl.dev/model-version"] == "3"
     assert ("ml", "churn-api") in kube.objects("services")
@@ -179,7 +305,7 @@ def test_deploy_is_server_side_apply_and_live_reads_the_version_label(kube: Emul
         "model": "churn",
         "version": 3,
         "replicas": 2,
-        "ready_replicas": None,
+        "ready_replicas": 2,
     }
 
     # Someone edits the cluster by hand: live() reports what is really there.
@@ -287,8 +413,8 @@ def test_apply_drift_and_rollback_through_the_cli(applied: Path, kube: EmulatorT
         {"metadata": {"labels": {"mlctl.dev/model-version": "5"}}},
     )
     plan = json.loads(invoke(applied, "plan", "-e", "dev", "--format", "json").stdout)
-    assert [d["address"] for d in plan["drift"]] == ["endpoint.churn-api"]
-    assert plan["drift"][0]["after"]["version"] == 5
+    assert [d["address"] for d in plan["resource_drift"]] == ["endpoint.churn-api"]
+    assert plan["resource_drift"][0]["change"]["after"]["version"] == 5
     assert invoke(applied, "apply", "-e", "dev", "--auto-approve").exit_code == 0
     assert (
         kube.objects("deployments")[("ml", "churn-api")]["metadata"]["labels"]["mlctl.dev/model-version"]

@@ -31,7 +31,7 @@ def endpoint_change(repo: Path) -> dict:
 
 
 def diff_of(change: dict) -> list[str]:
-    details = change["details"]
+    details = change["mlctl"]["details"]
     start = details.index("manifests (last applied -> planned):")
     return details[start + 1 :]
 
@@ -47,7 +47,7 @@ def on_k8s(applied: Path, kube: EmulatorThread) -> Path:
 
 def test_first_deploy_shows_the_whole_manifests_as_added(on_k8s: Path) -> None:
     change = endpoint_change(on_k8s)
-    assert change["actions"] == ["update"]
+    assert change["mlctl"]["verbs"] == ["update"]
     diff = diff_of(change)
     assert diff[0] == "--- /dev/null" and diff[1] == "+++ endpoint.churn-api (planned)"
     added = [line for line in diff[2:] if not line.startswith("@@")]
@@ -62,20 +62,23 @@ def test_no_diff_after_apply_then_a_diff_per_change(on_k8s: Path) -> None:
     assert status["manifests"].startswith("apiVersion: apps/v1\nkind: Deployment\n")
     assert invoke(on_k8s, "plan", "-e", "dev", "--detailed-exitcode").exit_code == 0
 
-    # A setting of the endpoint: its diff is exactly the replicas line.
+    # A setting of the endpoint: its diff is the replicas line, and (more than one replica)
+    # the PodDisruptionBudget it now needs.
     edit(on_k8s / DEPLOYMENTS, "replicas: 1", "replicas: 3")
     diff = diff_of(endpoint_change(on_k8s))
     assert diff[:2] == ["--- endpoint.churn-api (last applied)", "+++ endpoint.churn-api (planned)"]
     changed = [line for line in diff[2:] if line[:1] in "+-"]
-    assert changed == ["-  replicas: 1", "+  replicas: 3"]
+    assert changed[:2] == ["-  replicas: 1", "+  replicas: 3"]
+    assert all(line.startswith("+") for line in changed[2:])
+    assert "+kind: PodDisruptionBudget" in changed and "+  maxUnavailable: 1" in changed
     edit(on_k8s / DEPLOYMENTS, "replicas: 3", "replicas: 1")
 
     # A change only in the provider file (a new image) is invisible in the endpoint's spec,
     # but not in its manifests: the plan updates the endpoint and shows why.
     edit(on_k8s / "providers" / "k8s.yaml", "mlctl:1.0.0", "mlctl:1.1.0")
     change = endpoint_change(on_k8s)
-    assert change["actions"] == ["update"]
-    assert "rendered Kubernetes manifests changed" in change["reason"]
+    assert change["mlctl"]["verbs"] == ["update"]
+    assert "rendered Kubernetes manifests changed" in change["mlctl"]["reason"]
     changed = [line for line in diff_of(change)[2:] if line[:1] in "+-"]
     assert changed == ["-        image: ghcr.io/acme/mlctl:1.0.0", "+        image: ghcr.io/acme/mlctl:1.1.0"]
     text = invoke(on_k8s, "plan", "-e", "dev").stdout
@@ -97,4 +100,4 @@ def test_no_diff_after_apply_then_a_diff_per_change(on_k8s: Path) -> None:
 def test_local_endpoints_have_no_manifest_diff(applied: Path) -> None:
     edit(applied / DEPLOYMENTS, "replicas: 1", "replicas: 2")
     change = endpoint_change(applied)
-    assert not any("manifests" in line for line in change["details"])
+    assert not any("manifests" in line for line in change["mlctl"]["details"])

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from conftest import edit, invoke, state_of
 from mlctl.providers.s3 import S3ArtifactStore
 from mlctl.state.document import Artifact
 from seaweed import Seaweed, fresh_bucket
+from test_image_commands import process_of
 from test_k8s_client import EmulatorThread, patch_object
 
 emulator = test_k8s_client.emulator  # fixtures: kmock's emulator, KUBECONFIG pointing at it
@@ -38,8 +38,14 @@ ENVIRONMENT = Path("environments/dev/environment.yaml")
 class Kubelet:
     """Runs each new Job's container as a local process, then sets its condition."""
 
-    def __init__(self, kube: EmulatorThread, repo: Path, mode: str = "run") -> None:
-        self.kube, self.repo, self.mode = kube, repo, mode
+    def __init__(
+        self,
+        kube: EmulatorThread,
+        repo: Path,
+        mode: str = "run",
+        after: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.kube, self.repo, self.mode, self.after = kube, repo, mode, after
         self.handled: dict[str, Any] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
@@ -65,9 +71,11 @@ class Kubelet:
             }
         else:
             container = job["spec"]["template"]["spec"]["containers"][0]
-            env = {**os.environ, **{e["name"]: e["value"] for e in container["env"]}}
+            # The process the kubelet starts on the image, in its working directory (the repo).
+            argv, env = process_of(container)
             done = subprocess.run(
-                [sys.executable, "-m", "mlctl", "-C", str(self.repo), *container["args"]],
+                argv,
+                cwd=self.repo,
                 env=env,
                 capture_output=True,
                 text=True,
@@ -75,6 +83,8 @@ class Kubelet:
             )
             self.handled[name] = {"job": job, "process": done}
             ok = done.returncode == 0
+            if ok and self.after is not None:  # someone else writes the bucket meanwhile
+                self.after(job)
             condition = {
                 "type": "Complete" if ok else "Failed",
                 "status": "True",
@@ -99,7 +109,7 @@ def k8s_training(
 
     bucket = fresh_bucket(s3, versioned=False)
     (repo / "providers" / "s3.yaml").write_text(
-        f"type: s3\nbucket: {bucket}\nprefix: artifacts\nendpoint_url: ${{MLCTL_S3_ENDPOINT}}\n"
+        f"type: s3\nbucket: {bucket}\nprefix: artifacts\nendpoint_url: {s3.endpoint_url}\n"
     )
     (repo / "providers" / "k8s-train.yaml").write_text(
         "type: k8s\nnamespace: ml\nimage: ghcr.io/acme/mlctl:1.0.0\n"
@@ -126,8 +136,13 @@ def test_apply_trains_in_a_job_and_registers_its_result(
     ((name, ran),) = kubelet.handled.items()
     assert ran["process"].returncode == 0, ran["process"].stderr
     assert name.startswith("train-churn-predictor-")
-    args = ran["job"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    container = ran["job"]["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
     assert args[:5] == ["train-job", "churn-predictor", "-e", "dev", "--identity"]
+    # apply gave the Job a one-time key, kept only in the Job, and accepted the sealed result
+    (key,) = [e["value"] for e in container["env"] if e["name"] == "MLCTL_RESULT_KEY"]
+    assert len(key) == 64
+    assert "sealed with this apply's key" in result.output
 
     state = state_of(repo)
     (version,) = state["models"]["churn-predictor"]["versions"]
@@ -142,6 +157,7 @@ def test_apply_trains_in_a_job_and_registers_its_result(
     for field in ("uri", "sha256", "size"):
         assert record["artifact"][field] == version["artifact"][field]
     assert record["metrics"] == version["metrics"]
+    assert record["seal"].startswith("hmac-sha256:") and key not in json.dumps(record)
     # The run record was restored from the store (serving and monitors read it), tagged as the Job's.
     run = json.loads((repo / ".mlctl" / "runs" / "dev" / version["run_id"] / "run.json").read_text())
     assert run["tags"]["purpose"] == "training-job"
@@ -184,3 +200,80 @@ def test_training_job_needs_an_s3_artifact_store(repo: Path, kube: EmulatorThrea
     assert result.exit_code == 1
     assert "set providers.artifacts to an s3 provider" in result.output
     assert not kube.objects("jobs")
+
+
+def _forge(repo: Path, s3: Seaweed, bucket: str) -> tuple[str, dict[str, Any]]:
+    """What a pull request's plan job with write access to the bucket can do before apply:
+    put a result for the identity apply will compute (with the exact training inputs and
+    data, a model whose sha256 matches, metrics that pass every gate). Returns its key."""
+    import hashlib
+
+    from mlctl.engine.candidates import manifest_key
+    from mlctl.operations.plan import plan
+    from mlctl.plan.resources import desired_resources
+    from mlctl.workspace import open_workspace
+
+    ws = open_workspace(repo, "dev")
+    made = plan(ws).plan
+    change = next(c for c in made.resource_changes if c.address == "model_version.churn-predictor")
+    assert isinstance(change.after, dict)
+    identity = change.after["identity"]
+    training = desired_resources(ws.spec.config, ws.spec.placeholders)["model_version.churn-predictor"]
+    run_id = "20260101T000000000000Z-abcdef"
+    client = s3.client()
+
+    def put(key: str, body: bytes) -> dict[str, Any]:
+        digest = hashlib.sha256(body).hexdigest()
+        full = f"artifacts/dev/{key}"
+        client.put_object(Bucket=bucket, Key=full, Body=body, Metadata={"sha256": digest})
+        return {"uri": f"s3://{bucket}/{full}", "sha256": digest, "size": len(body)}
+
+    record = json.dumps(
+        {"run_id": run_id, "model": "churn-predictor", "environment": "dev", "started_at": "x"}
+    )
+    manifest = {
+        "format_version": 1,
+        "model": "churn-predictor",
+        "environment": "dev",
+        "identity": identity,
+        "run_id": run_id,
+        "metrics": {"auc": 0.999, "accuracy": 0.999, "latency_p95_ms": 0.1},
+        "artifact": put(f"churn-predictor/{run_id}/model.joblib", b"forged model"),
+        "signature": {},
+        "run_files": {"run.json": put("forged/run.json", record.encode())},
+        "training": training.spec,
+        "data": {k: v for k, v in made.data.items() if f"dataset.{k}" in training.depends_on},
+    }
+    key = f"artifacts/dev/{manifest_key('churn-predictor', identity)}"
+    client.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())
+    return key, manifest
+
+
+def test_a_result_apply_did_not_seal_is_never_registered(
+    k8s_training: tuple[Path, str], kube: EmulatorThread, s3: Seaweed
+) -> None:
+    """A result pre-seeded in the bucket is not reused (apply submits its own Job); a result
+    rewritten in the bucket after the Job wrote it fails the seal, and nothing is registered."""
+    repo, bucket = k8s_training
+    key, forged = _forge(repo, s3, bucket)
+
+    def tamper(job: dict[str, Any]) -> None:
+        body = s3.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        record = json.loads(body)
+        record["metrics"] = {**record["metrics"], "auc": 0.999}
+        s3.client().put_object(Bucket=bucket, Key=key, Body=json.dumps(record).encode())
+
+    with Kubelet(kube, repo, after=tamper) as kubelet:
+        result = invoke(repo, "apply", "-e", "dev", "--auto-approve")
+    assert len(kubelet.handled) == 1  # the pre-seeded result did not replace the Job
+    assert result.exit_code == 1
+    assert "refused: it is not sealed with the key apply gave the Job" in result.output
+    assert "Traceback" not in result.output
+    assert state_of(repo)["models"].get("churn-predictor", {}).get("versions", []) == []
+
+    with Kubelet(kube, repo) as kubelet:  # the rerun: a new Job with a new key
+        again = invoke(repo, "apply", "-e", "dev", "--auto-approve")
+    assert again.exit_code == 0, again.output
+    (version,) = state_of(repo)["models"]["churn-predictor"]["versions"]
+    assert version["artifact"]["sha256"] != forged["artifact"]["sha256"]
+    assert version["metrics"]["auc"] != 0.999

@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "mlctl"
 # floor -> the top-level names under mlctl that live on it (a module or a package)
 FLOORS: dict[int, tuple[str, ...]] = {
     0: ("errors",),
-    1: ("files", "s3client"),  # ground helpers
+    1: ("files", "s3client", "redaction", "extras"),  # ground helpers
     2: ("spec", "state"),
     3: ("ml", "gitops", "example"),
     4: ("providers",),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlctl.errors import MlctlError, NotFoundError
-from mlctl.ml.tracking import RunStore
+from mlctl.ml.tracking import RunRecord, RunStore
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -103,3 +103,26 @@ def test_atomic_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == ["run.json"]  # no temp left
     assert store.get_run(run.run_id).metrics == {"auc": 0.8}
+
+
+@pytest.mark.parametrize(
+    "run_id", ["/../../outside/pwn", "../../outside/pwn", "a/../../b", "", "20260101T000000000000Z-abcdef\n"]
+)
+def test_run_records_refuse_ids_that_leave_the_store(tmp_path: Path, run_id: str) -> None:
+    """A run.json (restored from a store, or edited) naming ``/../../outside/pwn`` must not
+    make the run store write outside its root."""
+    store = RunStore(tmp_path / "env" / "runs")  # ../../outside is tmp_path/outside
+    run = store.start_run("churn", "dev")
+    run.finish()
+    path = tmp_path / "env" / "runs" / run.run_id / "run.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "run_id": run_id}))
+    with pytest.raises(MlctlError):
+        store.add_tags(run.run_id, {"purpose": "x"})
+    assert not (tmp_path / "outside").exists() and not Path("/outside").exists()
+    with pytest.raises(ValueError):
+        RunRecord.model_validate({**record, "run_id": run_id})
+    from mlctl.ml.tracking import check_run_id
+
+    with pytest.raises(MlctlError, match="not a run id"):
+        check_run_id(run_id)

@@ -65,8 +65,8 @@ def test_drift_records_trigger_plan_trains_apply_clears(applied: Path) -> None:
 
     plan = plan_json(applied)
     change = next(c for c in plan["resource_changes"] if c["address"] == "model_version.churn-predictor")
-    assert change["actions"] == ["train"]
-    assert change["reason"].startswith("drift in days_since_last_order, KS 0.")
+    assert change["mlctl"]["verbs"] == ["train"]
+    assert change["mlctl"]["reason"].startswith("drift in days_since_last_order, KS 0.")
     text = invoke(applied, "plan", "-e", "dev").stdout
     assert "train model_version.churn-predictor" in text
 
@@ -302,8 +302,8 @@ def test_scheduled_retraining_is_planned_against_last_training_time(applied: Pat
     state_file.write_text(json.dumps(state))
     plan = plan_json(applied)
     change = next(c for c in plan["resource_changes"] if c["address"] == "model_version.churn-predictor")
-    assert change["actions"] == ["train"]
-    assert change["reason"].startswith("scheduled retraining (0 6 * * 1) due since ")
+    assert change["mlctl"]["verbs"] == ["train"]
+    assert change["mlctl"]["reason"].startswith("scheduled retraining (0 6 * * 1) due since ")
     assert invoke(applied, "apply", "-e", "dev", "--auto-approve").exit_code == 0
     registry = state_of(applied)["models"]["churn-predictor"]
     assert registry["stages"]["production"] == 2
@@ -321,7 +321,7 @@ def test_reverting_spec_after_a_trigger_still_reuses_the_old_version(applied: Pa
     edit(applied / MODELS, "max_depth: 6", "max_depth: 8")
     plan = plan_json(applied)
     change = next(c for c in plan["resource_changes"] if c["address"] == "model_version.churn-predictor")
-    assert change["actions"] == ["update"] and change["after"]["version"] == 2
+    assert change["mlctl"]["verbs"] == ["update"] and change["change"]["after"]["version"] == 2
 
 
 def test_new_data_waits_for_min_new_rows(applied: Path) -> None:
@@ -330,17 +330,17 @@ def test_new_data_waits_for_min_new_rows(applied: Path) -> None:
     with labels.open("a") as handle:
         handle.writelines(f"N{i:06d},2024-06-01T00:00:00Z,No\n" for i in range(10))
     plan = plan_json(applied)
-    actions = {c["address"]: c["actions"] for c in plan["resource_changes"]}
+    actions = {c["address"]: c["mlctl"]["verbs"] for c in plan["resource_changes"]}
     assert actions["dataset.churn_labels"] == ["check"]
     assert "model_version.churn-predictor" not in actions
-    assert any("10 in churn_labels new rows since v1 was trained" in w for w in plan["warnings"])
+    assert any("10 in churn_labels new rows since v1 was trained" in w for w in plan["mlctl"]["warnings"])
     assert invoke(applied, "apply", "-e", "dev", "--auto-approve").exit_code == 0
     assert len(state_of(applied)["models"]["churn-predictor"]["versions"]) == 1
     with labels.open("a") as handle:
         handle.writelines(f"M{i:06d},2024-06-01T00:00:00Z,Yes\n" for i in range(45))
     plan = plan_json(applied)
     change = next(c for c in plan["resource_changes"] if c["address"] == "model_version.churn-predictor")
-    assert change["actions"] == ["train"] and change["reason"] == "data changed: churn_labels"
+    assert change["mlctl"]["verbs"] == ["train"] and change["mlctl"]["reason"] == "data changed: churn_labels"
 
 
 def test_unreadable_current_data_is_a_user_error_and_changes_no_state(applied: Path) -> None:

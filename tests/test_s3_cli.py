@@ -35,18 +35,19 @@ def use_s3(repo: Path, server: Seaweed, *, artifacts: bool = True, data: bool = 
         repo / ENVIRONMENT,
         "  type: local\n  path: state/dev.json",
         f"  type: s3\n  bucket: {bucket}\n  key: {KEY}\n  region: us-east-1\n"
-        "  endpoint_url: ${MLCTL_S3_ENDPOINT}",
+        f"  endpoint_url: {server.endpoint_url}",
     )
     if artifacts:
         (repo / "providers" / "s3.yaml").write_text(
-            f"type: s3\nbucket: {bucket}\nprefix: artifacts\nendpoint_url: ${{MLCTL_S3_ENDPOINT}}\n"
+            f"type: s3\nbucket: {bucket}\nprefix: artifacts\nendpoint_url: {server.endpoint_url}\n"
         )
         edit(repo / ENVIRONMENT, "  artifacts: local", "  artifacts: s3")
     if data:
         client = server.client()
         data_yaml = repo / "environments" / "dev" / "data.yaml"
         for name in ("customer_activity", "churn_labels", "churn_outcomes"):
-            client.upload_file(str(repo / "data" / f"{name}.csv"), bucket, f"data/{name}.csv")
+            body = (repo / "data" / f"{name}.csv").read_bytes()
+            client.put_object(Bucket=bucket, Key=f"data/{name}.csv", Body=body)
             edit(data_yaml, f"path: data/{name}.csv", f"path: s3://{bucket}/data/{name}.csv")
     return bucket
 
@@ -94,7 +95,7 @@ def test_apply_end_to_end_on_s3(repo: Path, s3: Seaweed) -> None:
     labels = client.get_object(Bucket=bucket, Key="data/churn_labels.csv")["Body"].read()
     client.put_object(Bucket=bucket, Key="data/churn_labels.csv", Body=labels + labels.splitlines(True)[-1])
     changed = json.loads(invoke(repo, "plan", "-e", "dev", "--format", "json").stdout)
-    addresses = {c["address"]: c["actions"] for c in changed["resource_changes"]}
+    addresses = {c["address"]: c["mlctl"]["verbs"] for c in changed["resource_changes"]}
     assert "train" in addresses.get("model_version.churn-predictor", [])
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from mlctl.providers.predlog import prediction_log_dir, read_predictions
+from mlctl.providers.predlog import prediction_log_dir, read_predictions, read_requests
 from mlctl.serving.app import create_app
 from mlctl.state.document import State
 from serving_helpers import ROW
@@ -223,30 +224,81 @@ def test_body_size_limit(applied: Path) -> None:
 
 
 def test_prediction_log_contents(applied: Path) -> None:
-    app = create_app(applied, "dev", "churn-predictor", flush_interval=0.05)
+    """One record per request: its own latency and status (failures included, logged by the
+    middleware), the rows of a batch tied to it; the readers give one row per request and
+    one per prediction."""
+    app = create_app(applied, "dev", "churn-predictor", flush_interval=0.05, token="s3cret")
+    auth = {"Authorization": "Bearer s3cret"}
     with TestClient(app) as c:
-        first = c.post("/predict", json=ROW).json()
-        c.post("/predict/batch", json=[dict(ROW, customer_id="C2"), dict(ROW, customer_id="C3")])
-        c.post("/predict", json={"total_orders_30d": "bad"})
+        first = c.post("/predict", json=ROW, headers=auth).json()
+        batch = c.post(
+            "/predict/batch", json=[dict(ROW, customer_id="C2"), dict(ROW, customer_id="C3")], headers=auth
+        ).json()
+        assert c.post("/predict", json={"total_orders_30d": "bad"}, headers=auth).status_code == 422
+        assert c.post("/predict", json=ROW).status_code == 401
+        assert c.get("/health").status_code == 200  # not a prediction route: not logged
     directory = prediction_log_dir(applied, ".mlctl", "dev", "churn-predictor")
-    files = list(directory.glob("date=*/part-*.jsonl"))
-    assert len(files) == 1
-    lines = [json.loads(line) for line in files[0].read_text().splitlines()]
-    assert len(lines) == 3
+    files = sorted(directory.glob("date=*/part-*.jsonl"))
+    assert files and all(f.name.endswith(".jsonl") and f"-{os.getpid()}-" in f.name for f in files)
+    lines = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    assert [(r["route"], r["status"], r["rows"]) for r in lines] == [
+        ("/predict", 200, 1),
+        ("/predict/batch", 200, 2),
+        ("/predict", 422, 0),
+        ("/predict", 401, 0),
+    ]
     record = lines[0]
     assert record["request_id"] == first["request_id"]
-    assert (
-        record["endpoint"] == "churn-api" and record["model"] == "churn-predictor" and record["version"] == 1
-    )
-    assert record["entity"] == {"customer_id": "C000001"}
-    assert record["inputs"] == {k: v for k, v in ROW.items() if k != "customer_id"}
-    assert record["prediction"] == first["prediction"] and record["probability"] == first["probability"]
-    assert record["status"] == 200 and record["latency_ms"] > 0
+    assert record["endpoint"] == "churn-api" and record["model"] == "churn-predictor"
+    assert all(r["version"] == 1 and r["latency_ms"] > 0 for r in lines)
+    (item,) = record["predictions"]
+    assert item["entity"] == {"customer_id": "C000001"}
+    assert item["inputs"] == {k: v for k, v in ROW.items() if k != "customer_id"}
+    assert item["prediction"] == first["prediction"] and item["probability"] == first["probability"]
     assert files[0].parent.name == f"date={record['ts'][:10]}"
+    batch_ids = {p["request_id"] for p in batch["predictions"]}
+    assert batch_ids == {lines[1]["request_id"]}
+    requests = read_requests(directory)
+    assert list(requests["status"]) == [200, 200, 422, 401]
+    assert list(requests["rows"]) == [1, 2, 0, 0]
     frame = read_predictions(directory)
     assert list(frame["customer_id"]) == ["C000001", "C2", "C3"]
+    assert list(frame["row"]) == [0, 0, 1]
+    assert list(frame["request_id"])[1:] == [lines[1]["request_id"]] * 2
     assert str(frame["ts"].dt.tz) == "UTC"
-    assert {"avg_order_value", "request_id", "latency_ms", "probability"} <= set(frame.columns)
+    assert {"avg_order_value", "request_id", "probability"} <= set(frame.columns)
+    assert "latency_ms" not in frame.columns  # a batch's latency is its request's, once
+
+
+def test_server_error_is_logged_with_status_500(applied: Path) -> None:
+    app = create_app(applied, "dev", "churn-predictor", flush_interval=0.05)
+    service = app.state.service
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        service.predict = broken
+        assert c.post("/predict", json=ROW).status_code == 500
+    requests = read_requests(prediction_log_dir(applied, ".mlctl", "dev", "churn-predictor"))
+    assert list(requests["status"]) == [500] and list(requests["version"]) == [1]
+
+
+@pytest.mark.parametrize("route", ["/predict", "/predict/batch"])
+@pytest.mark.parametrize("shape", ["array", "object", "field"])
+def test_deeply_nested_body_is_4xx_not_500(client: TestClient, route: str, shape: str) -> None:
+    depth = 100_000
+    if shape == "array":
+        body = "[" * depth + "]" * depth
+    elif shape == "object":
+        body = '{"a":' * depth + "1" + "}" * depth
+    else:  # nested just below the JSON decoder's limit, inside a field the model validates
+        body = '{"avg_order_value": ' + "[" * 900 + "]" * 900 + "}"
+        if route == "/predict/batch":
+            body = "[" + body + "]"
+    r = client.post(route, content=body, headers={"content-type": "application/json"})
+    assert 400 <= r.status_code < 500, r.text[:300]
+    assert client.post("/predict", json=ROW).status_code == 200
 
 
 def test_no_production_version_is_503_not_500(repo: Path) -> None:

@@ -52,3 +52,39 @@ def test_busy_port_is_a_user_error(applied: Path) -> None:
         result = invoke(applied, "serve", "churn-predictor", "-e", "dev", "--port", str(port))
     assert result.exit_code == 1, result.output
     assert f"cannot serve on 127.0.0.1:{port}: the port is in use" in result.stderr
+
+
+def test_non_loopback_bind_without_a_token_is_refused(applied: Path, monkeypatch) -> None:
+    monkeypatch.delenv("MLCTL_SERVE_TOKEN", raising=False)
+    before = (applied / "state" / "dev.json").read_bytes()
+    for host in ("0.0.0.0", "::", "10.1.2.3", "example.com"):
+        result = invoke(applied, "serve", "churn-predictor", "-e", "dev", "--host", host)
+        assert result.exit_code == 1, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"refusing to serve on {host} without a token" in lines[0]
+        assert "MLCTL_SERVE_TOKEN" in lines[0] and "--insecure" in lines[0]
+    assert (applied / "state" / "dev.json").read_bytes() == before
+
+
+def test_a_token_or_insecure_gets_past_the_bind_check(applied: Path, monkeypatch) -> None:
+    """Both reach the next check (a busy port), so the bind check let them through."""
+    import socket
+
+    monkeypatch.delenv("MLCTL_SERVE_TOKEN", raising=False)
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        args = ("serve", "churn-predictor", "-e", "dev", "--host", "0.0.0.0", "--port", port)
+        insecure = invoke(applied, *args, "--insecure")
+        monkeypatch.setenv("MLCTL_SERVE_TOKEN", "s3cret")
+        with_token = invoke(applied, *args)
+    for result in (insecure, with_token):
+        assert result.exit_code == 1 and "the port is in use" in result.stderr, result.output
+
+
+def test_loopback_addresses() -> None:
+    from mlctl.cli.serve_cmd import is_loopback
+
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.3.4.5", "::1", "[::1]", "localhost", "LOCALHOST"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.1", "192.168.1.1", "example.com", ""))

@@ -103,27 +103,33 @@ def test_locate_and_file_of(repo: Path) -> None:
 
 
 def test_interpolation_secrets_and_digest(repo: Path) -> None:
+    # ${VAR} where it chooses no destination: region and profile of a provider, a local path
     (repo / "providers" / "s3.yaml").write_text(
-        "type: s3\nbucket: ${BUCKET}\nendpoint_url: http://${HOST}:9000\nprefix: $${literal}\n"
+        "type: s3\nbucket: models\nregion: ${REGION}\nprofile: ml-${TEAM}\nprefix: $${literal}\n"
     )
+    environment = repo / ENV / "environment.yaml"
+    environment.write_text(environment.read_text().replace("artifacts: local", "artifacts: s3"))
     data = repo / ENV / "data.yaml"
-    data.write_text(data.read_text().replace("data/scoring_log.csv", "s3://${BUCKET}/log.csv"))
-    spec = load(repo, {"BUCKET": "topsecret-bucket", "HOST": "minio"})
+    data.write_text(data.read_text().replace("data/scoring_log.csv", "data/${LOG_FILE}"))
+    spec = load(repo, {"REGION": "eu-secret-1", "TEAM": "topsecret-team", "LOG_FILE": "scoring_log.csv"})
     provider = spec.providers["s3"]
     assert isinstance(provider, S3Provider)
-    assert provider.bucket == "topsecret-bucket"
-    assert provider.endpoint_url == "http://minio:9000"
+    assert provider.region == "eu-secret-1"
+    assert provider.profile == "ml-topsecret-team"
     assert provider.prefix == "${literal}"
-    assert spec.config.datasets["scoring_log"].path == "s3://topsecret-bucket/log.csv"
+    assert spec.config.datasets["scoring_log"].path == "data/scoring_log.csv"
     assert spec.secret_paths == {
         "datasets.scoring_log.path",
-        "provider:s3.bucket",
-        "provider:s3.endpoint_url",
+        "provider:s3.region",
+        "provider:s3.profile",
     }
-    assert spec.placeholders["datasets.scoring_log.path"] == "s3://${BUCKET}/log.csv"
-    assert spec.display("provider:s3.bucket", provider.bucket) == "${BUCKET}"
+    assert spec.placeholders["datasets.scoring_log.path"] == "data/${LOG_FILE}"
+    assert spec.display("provider:s3.region", provider.region) == "${REGION}"
+    # every resolved value, whole or a variable inside one, is redacted from any text
+    assert spec.redact("profile ml-topsecret-team in eu-secret-1") == "profile ml-${TEAM} in ${REGION}"
+    assert spec.redact("topsecret-team") == "${TEAM}"
     # the digest hashes the placeholder, so it does not move with the secret's value
-    other = load(repo, {"BUCKET": "another-bucket", "HOST": "minio2"})
+    other = load(repo, {"REGION": "eu-other-2", "TEAM": "another", "LOG_FILE": "scoring_log.csv"})
     assert other.digest == spec.digest
     assert "topsecret" not in spec.digest
 

@@ -4,6 +4,8 @@ shellcheck for the `run:` scripts) and the behaviour each workflow promises."""
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -138,3 +140,166 @@ def test_no_untrusted_input_in_scripts(name: str) -> None:
         for step in job["steps"]:
             assert "github.event.pull_request" not in step.get("run", "")
             assert "${{ inputs." not in step.get("run", "")
+
+
+# --- issue 12: workflows that close the loop; issue 11: the plan comment carries no log ---------
+
+PIPE = re.compile(r"(?<![|])[|](?![|])")  # a pipe, not `||`
+
+
+def steps_of(wf: dict[Any, Any]) -> list[tuple[str, dict[Any, Any]]]:
+    return [(job_name, step) for job_name, job in wf["jobs"].items() for step in job["steps"]]
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_scripts_run_in_bash_with_pipefail(name: str) -> None:
+    """GitHub runs `run:` with `bash -e` unless `shell: bash` is given (then `bash -eo
+    pipefail`): every workflow says `shell: bash`, and every step that pipes sets pipefail
+    itself before its first pipe, so `mlctl ... | tee` fails when mlctl fails."""
+    wf = load(REPO / ".github" / "workflows" / f"{name}.yml")
+    assert wf["defaults"]["run"]["shell"] == "bash"
+    piping = 0
+    for job_name, step in steps_of(wf):
+        script = step.get("run", "")
+        lines = [line.split("#", 1)[0] for line in script.splitlines()]
+        first_pipe = next((i for i, line in enumerate(lines) if PIPE.search(line)), None)
+        if first_pipe is None:
+            continue
+        piping += 1
+        assert step.get("shell", "bash") == "bash", (job_name, step.get("name"))
+        assert any(line.strip() == "set -o pipefail" for line in lines[:first_pipe]), (
+            job_name,
+            step.get("name"),
+        )
+    assert piping
+
+
+def test_monitor_workflow_pushes_the_auto_rollback_pin_before_applying() -> None:
+    wf = load(REPO / ".github" / "workflows" / "monitor.yml")
+    assert wf["permissions"]["contents"] == "write"
+    job = wf["jobs"]["monitor"]
+    assert job["environment"] == "${{ inputs.environment || 'prod' }}"
+    steps = job["steps"]
+    names = [s.get("name", "") for s in steps]
+    monitor = steps[names.index("Run the monitors")]
+    push = steps[names.index("Push the auto-rollback's pin")]
+    retrain = steps[names.index("Apply the retraining the monitors triggered")]
+    # the auto-rollback commits its pin as `mlctl rollback --commit` does, with a git identity
+    assert "mlctl monitor run" in monitor["run"] and "--commit" in monitor["run"]
+    assert "git config user.name" in monitor["run"] and "git config user.email" in monitor["run"]
+    # pushed whatever the monitors' exit code, and before anything else applies
+    assert push["if"].startswith("always()") and 'git push origin "HEAD:$BRANCH"' in push["run"]
+    assert names.index("Run the monitors") < names.index("Push the auto-rollback's pin")
+    assert names.index("Push the auto-rollback's pin") < names.index(
+        "Apply the retraining the monitors triggered"
+    )
+    assert not any(
+        "mlctl apply" in s.get("run", "") for s in steps[: names.index("Push the auto-rollback's pin")]
+    )
+    assert "always()" not in retrain["if"]  # a failed push stops the retraining apply
+    assert job["env"]["BRANCH"] == "${{ github.ref_name }}"
+
+
+def test_rollback_workflow_runs_in_the_environment_like_apply() -> None:
+    rollback = load(REPO / ".github" / "workflows" / "rollback.yml")["jobs"]["rollback"]
+    apply_job = load(REPO / ".github" / "workflows" / "apply.yml")["jobs"]["apply"]
+    assert rollback["environment"] == "${{ inputs.environment }}"
+    assert apply_job["environment"] == "${{ matrix.env }}"
+    assert set(rollback["env"]) == set(apply_job["env"])  # the same environment secrets
+
+
+@pytest.mark.parametrize("name", ["apply", "monitor", "rollback"])
+def test_state_writers_get_the_environment_s3_credentials(name: str) -> None:
+    wf = load(REPO / ".github" / "workflows" / f"{name}.yml")
+    job = wf["jobs"][name]
+    assert job["env"]["AWS_ACCESS_KEY_ID"] == "${{ secrets.AWS_ACCESS_KEY_ID }}"
+    assert job["env"]["AWS_SECRET_ACCESS_KEY"] == "${{ secrets.AWS_SECRET_ACCESS_KEY }}"
+    assert "environment" in job
+
+
+def fake_mlctl(bin_dir: Path, exit_code: int, output: str) -> None:
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / "mlctl"
+    script.write_text(f"#!/bin/sh\nprintf '%s\\n' {shlex.quote(output)} >&2\nexit {exit_code}\n")
+    script.chmod(0o755)
+
+
+def run_step(
+    script: str, cwd: Path, bin_dir: Path, shell: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run a step's script as GitHub does: ``shell`` is ``bash -e`` (no `shell:`) or ``bash -eo
+    pipefail`` (`shell: bash`), from a file."""
+    path = cwd / "step.sh"
+    path.write_text(script)
+    summary = cwd / "summary.md"
+    full = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(cwd / "output.txt"),
+        **env,
+    }
+    return subprocess.run([*shell.split(), str(path)], cwd=cwd, env=full, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("shell", ["bash --noprofile --norc -e", "bash --noprofile --norc -eo pipefail"])
+def test_a_refused_rollback_fails_the_workflow(tmp_path: Path, shell: str) -> None:
+    """The step that pipes `mlctl rollback` into `tee` fails when mlctl fails, under either
+    shell GitHub may use (the script sets pipefail itself)."""
+    wf = load(REPO / ".github" / "workflows" / "rollback.yml")
+    step = next(s for s in wf["jobs"]["rollback"]["steps"] if "mlctl rollback" in s.get("run", ""))
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    fake_mlctl(tmp_path / "bin", 1, "Error: refusing to roll back in CI with a local state backend")
+    env = {"MODEL": "churn-predictor", "ENV_NAME": "prod", "VERSION": "", "REASON": "", "MLCTL_ACTOR": "me"}
+    result = run_step(step["run"], tmp_path, tmp_path / "bin", shell, env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    fake_mlctl(tmp_path / "bin", 0, "Rolled back churn-predictor in prod")
+    assert run_step(step["run"], tmp_path, tmp_path / "bin", shell, env).returncode == 0
+
+
+def test_plan_workflow_comment_carries_no_log(tmp_path: Path) -> None:
+    """The failure comment is what mlctl wrote (its redacted diagnostics), never a log tail: a
+    crash whose log holds a secret posts a comment without it."""
+    text = (REPO / ".github" / "workflows" / "plan.yml").read_text()
+    assert "tail -n 40 plan.log" not in text and "tail" not in text.split("Post or update")[0]
+    wf = load(REPO / ".github" / "workflows" / "plan.yml")
+    step = next(s for s in wf["jobs"]["plan"]["steps"] if s.get("id") == "plan")
+    (tmp_path / "plans").mkdir()
+    fake_mlctl(tmp_path / "bin", 3, "Error: mlctl crashed (KeyError: 'AKIA-SECRET-VALUE')")
+    result = run_step(step["run"], tmp_path, tmp_path / "bin", "bash -eo pipefail", {"BASE_REF": "main"})
+    assert result.returncode == 0, result.stderr
+    comment = (tmp_path / "comment.md").read_text()
+    assert comment.startswith("<!-- mlctl-plan -->") and "exited with status 3" in comment
+    assert "SECRET" not in comment
+    assert "status=3" in (tmp_path / "output.txt").read_text()
+
+
+def test_plan_markdown_error_is_the_comment_body(tmp_path: Path) -> None:
+    """`mlctl plan --format markdown` that fails writes its diagnostics as the comment body
+    on stdout (what plan.yml posts), exits 1, and prints the same line on stderr."""
+    init_repo(tmp_path, generate_data=False)
+    models = tmp_path / "environments" / "prod" / "models.yaml"
+    models.write_text(models.read_text() + '"bad```key": 1\n')  # an error holding a fence
+    result = subprocess.run(
+        [sys.executable, "-m", "mlctl", "-C", str(tmp_path), "plan", "-e", "prod", "--format", "markdown"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "CI"},
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert errors and "Traceback" not in result.stderr
+    body = result.stdout
+    assert body.startswith("<!-- mlctl-plan -->\n## mlctl plan failed\n")
+    for line in errors:
+        assert line in body.splitlines()
+    assert any("unknown key 'bad```key'" in line for line in errors)
+    fence = next(line for line in body.splitlines() if line.startswith("```"))
+    assert fence == "````text"  # longer than any run of backticks in the error
+    assert body.rstrip().endswith(fence.removesuffix("text"))
+    text = subprocess.run(
+        [sys.executable, "-m", "mlctl", "-C", str(tmp_path), "plan", "-e", "prod"],
+        capture_output=True,
+        text=True,
+    )
+    assert text.returncode == 1 and text.stdout == ""  # text format: stderr only, as before

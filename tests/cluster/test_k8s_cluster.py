@@ -30,7 +30,10 @@ class _Spec:
 
 def test_server_side_apply_live_rollback_and_undeploy_on_a_real_cluster() -> None:
     namespace = os.environ.get("MLCTL_TEST_NAMESPACE", "default")
-    provider = K8sProvider(type="k8s", namespace=namespace, image="ghcr.io/acme/mlctl:test")
+    # The image is never pulled: do not wait for rollouts (test_k8s_rollout.py covers waiting).
+    provider = K8sProvider(
+        type="k8s", namespace=namespace, image="ghcr.io/acme/mlctl:test", rollout_timeout=0
+    )
     name = f"mlctl-test-{uuid.uuid4().hex[:8]}"
     endpoint = Endpoint(model="churn", provider="k8s", autoscale=Autoscale(min_replicas=1, max_replicas=2))
     serving = K8sServing(_Spec({name: endpoint}), provider)  # type: ignore[arg-type]

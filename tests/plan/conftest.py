@@ -8,7 +8,15 @@ import pytest
 
 from mlctl.spec.envspec import EnvSpec
 from mlctl.state.document import State
-from plan.world import FakeReality, applied_state, load, write_repo
+from plan.world import TOOLCHAIN, FakeReality, applied_state, install_toolchain, load, write_repo
+
+
+@pytest.fixture(autouse=True)
+def toolchain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """mlctl and scikit-learn "installed" at fixed versions (dist-info first on sys.path),
+    so identities and golden files do not depend on what this machine has installed."""
+    monkeypatch.syspath_prepend(str(install_toolchain(tmp_path / "site-toolchain", TOOLCHAIN)))
+    return dict(TOOLCHAIN)
 
 
 @pytest.fixture

@@ -100,7 +100,7 @@ def test_json_summary_follows_the_plan_not_the_hash_seed(order: list[str]) -> No
     between runs (and between CI diffs of saved plans); the counts follow the plan's order."""
     change = ResourceChange(address="dataset.d", type="dataset", name="d", actions=order)
     made = Plan(environment="dev", created_at="t", spec_digest="x", resource_changes=[change])
-    assert list(json.loads(render_json(made))["summary"]) == order
+    assert list(json.loads(render_json(made))["mlctl"]["summary"]) == order
 
 
 # -- diagnostics --------------------------------------------------------------------------

@@ -99,6 +99,22 @@ def edit(root: Path, name: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
+#: The toolchain every planner test plans with (installed as dist-info by ``install_toolchain``),
+#: so golden identities do not move with the installed mlctl or scikit-learn.
+TOOLCHAIN = {"mlctl": "0.0.0+test", "scikit-learn": "1.0.0"}
+
+
+def install_toolchain(site: Path, versions: dict[str, str]) -> Path:
+    """Write a ``<name>-<version>.dist-info`` per entry under ``site`` (a new directory) and
+    return it; put first on ``sys.path``, importlib.metadata reports these versions."""
+    site.mkdir(parents=True)
+    for name, number in versions.items():
+        info = site / f"{name.replace('-', '_')}-{number}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {number}\n")
+    return site
+
+
 def load(root: Path) -> EnvSpec:
     return load_environment(root, ENV, environ={})
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mlctl.cli.options import ENV, repo_of
+from mlctl.cli.options import ENV, LOCK_TIMEOUT, complete_address, repo_of, use_color
 
 if TYPE_CHECKING:
     from mlctl.plan.model import Plan
@@ -32,13 +32,19 @@ def _confirm(env: str) -> None:
 @ENV
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False))
 @click.option("--auto-approve", is_flag=True, help="Skip the confirmation.")
-@click.option("--target", "targets", multiple=True, metavar="ADDR")
-@click.option("--replace", "replace", multiple=True, metavar="ADDR")
+@click.option("--target", "targets", multiple=True, metavar="ADDR", shell_complete=complete_address)
+@click.option("--replace", "replace", multiple=True, metavar="ADDR", shell_complete=complete_address)
 @click.option("--refresh/--no-refresh", default=True)
+@LOCK_TIMEOUT
 @click.option(
     "--allow-dirty",
     is_flag=True,
     help="In CI (CI=true), apply even with uncommitted changes to environments/ or providers/.",
+)
+@click.option(
+    "--allow-local-state",
+    is_flag=True,
+    help="In CI (CI=true), apply although the state is a local file, lost when the runner ends.",
 )
 @click.pass_context
 def command(
@@ -49,7 +55,9 @@ def command(
     targets: tuple[str, ...],
     replace: tuple[str, ...],
     refresh: bool,
+    lock_timeout: float,
     allow_dirty: bool,
+    allow_local_state: bool,
 ) -> None:
     """Make the environment match its configuration (or apply a saved PLANFILE)."""
     from mlctl import operations
@@ -60,7 +68,7 @@ def command(
     def review(plan: Plan) -> None:
         from mlctl.plan.render import render_text
 
-        click.echo(render_text(plan), nl=False)
+        click.echo(render_text(plan, color=use_color()), nl=False)
         if plan.has_changes:
             if not auto_approve:
                 _confirm(env)
@@ -68,7 +76,13 @@ def command(
 
     ws = open_workspace(repo_of(ctx), env)
     options = operations.ApplyOptions(
-        planfile=planfile, targets=targets, replace=replace, refresh=refresh, allow_dirty=allow_dirty
+        planfile=planfile,
+        targets=targets,
+        replace=replace,
+        refresh=refresh,
+        allow_dirty=allow_dirty,
+        allow_local_state=allow_local_state,
+        lock_timeout=lock_timeout,
     )
     result = operations.apply(ws, options, review=review, listener=Progress())
     if not result.plan.has_changes:

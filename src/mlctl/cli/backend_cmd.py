@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import click
 
-from mlctl.cli.options import ENV, repo_of
+from mlctl.cli.options import ENV, LOCK_TIMEOUT, repo_of
 
 
 @click.command("init-backend")
 @ENV
+@LOCK_TIMEOUT
 @click.option(
     "--from",
     "source",
@@ -17,12 +18,12 @@ from mlctl.cli.options import ENV, repo_of
     help="Previous backend: a local state file (default state/ENV.json) or s3://bucket/key.",
 )
 @click.pass_context
-def command(ctx: click.Context, env: str, source: str | None) -> None:
+def command(ctx: click.Context, env: str, source: str | None, lock_timeout: float) -> None:
     """Migrate ENV's state to the backend environment.yaml now declares, keeping lineage."""
     from mlctl import operations
     from mlctl.workspace import open_workspace
 
-    result = operations.migrate_state(open_workspace(repo_of(ctx), env), source)
+    result = operations.migrate_state(open_workspace(repo_of(ctx), env), source, lock_timeout=lock_timeout)
     if not result.migrated:
         click.echo(
             f"{result.target} already holds this state (lineage {result.lineage}, "

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from mlctl.cli.options import ENV, repo_of
+from mlctl.cli.options import ENV, LOCK_TIMEOUT, repo_of
 
 
 @click.group("features")
@@ -68,9 +68,10 @@ def list_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
 @click.argument("views", nargs=-1, metavar="[VIEW]...")
 @click.option("--end", metavar="TIME", help="Materialize events up to TIME (ISO-8601, default: now).")
 @click.option("--rebuild", is_flag=True, help="Drop the views' online records and write them again.")
+@LOCK_TIMEOUT
 @click.pass_context
 def materialize_cmd(
-    ctx: click.Context, env: str, views: tuple[str, ...], end: str | None, rebuild: bool
+    ctx: click.Context, env: str, views: tuple[str, ...], end: str | None, rebuild: bool, lock_timeout: float
 ) -> None:
     """Bring online views up to date now, incrementally (default: every online view).
 
@@ -81,7 +82,7 @@ def materialize_cmd(
     from mlctl.workspace import open_workspace
 
     ws = open_workspace(repo_of(ctx), env)
-    options = operations.MaterializeOptions(views=views, end=end, rebuild=rebuild)
+    options = operations.MaterializeOptions(views=views, end=end, rebuild=rebuild, lock_timeout=lock_timeout)
     result = operations.materialize(ws, options)
     for outcome in result.outcomes:
         if outcome.status is operations.Status.OK:

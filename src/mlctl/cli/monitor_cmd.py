@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from mlctl.cli.options import ENV, repo_of
+from mlctl.cli.options import ENV, LOCK_TIMEOUT, repo_of
 
 
 @click.group("monitor")
@@ -38,6 +38,18 @@ def command() -> None:
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 0: nothing fired, 1: error, 2: a monitor fired."
 )
+@click.option(
+    "--allow-local-state",
+    is_flag=True,
+    help="In CI (CI=true), carry out retrain and rollback actions although the state is a "
+    "local file, lost when the runner ends.",
+)
+@click.option(
+    "--commit",
+    is_flag=True,
+    help="Commit the pin an auto-rollback rewrites (as `rollback --commit` does); push it after.",
+)
+@LOCK_TIMEOUT
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -47,6 +59,9 @@ def run(
     report_dir: Path | None,
     as_json: bool,
     detailed_exitcode: bool,
+    allow_local_state: bool,
+    commit: bool,
+    lock_timeout: float,
 ) -> None:
     """Evaluate the monitors of ENV (all, or the MONITORS named) and carry out their actions."""
     from mlctl import operations
@@ -54,10 +69,21 @@ def run(
     from mlctl.monitor import report
     from mlctl.workspace import open_workspace
 
+    if report_dir is not None:  # the HTML report's histograms: fail before anything runs
+        from mlctl.extras import require
+
+        require("matplotlib", "report")
     ws = open_workspace(repo_of(ctx), env)
     if current is not None and not current.is_absolute():
         current = Path.cwd() / current
-    result = operations.monitor(ws, operations.MonitorOptions(monitors=monitors, current=current))
+    options = operations.MonitorOptions(
+        monitors=monitors,
+        current=current,
+        allow_local_state=allow_local_state,
+        commit=commit,
+        lock_timeout=lock_timeout,
+    )
+    result = operations.monitor(ws, options)
     click.echo(report.render_json(result) if as_json else report.render_text(result))
     if report_dir is not None:
         paths = report.write_reports(result, report_dir)

@@ -28,12 +28,26 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
 
 
-class Progress:
-    """Prints apply events; on a terminal, long steps show a live elapsed-time line."""
+#: Seconds between two "still training... [30s elapsed]" lines when output is not a terminal.
+HEARTBEAT_SECONDS = 30.0
 
-    def __init__(self, stream: Any = None) -> None:
+
+class Progress:
+    """Prints apply events. On a terminal, long steps show a live elapsed-time line; elsewhere
+    (CI logs) a ``ADDR: still training... [30s elapsed]`` line every ``interval`` seconds
+    (default 30, or ``$MLCTL_PROGRESS_INTERVAL``), so a long training step is visibly alive."""
+
+    def __init__(self, stream: Any = None, interval: float | None = None) -> None:
+        import os
+
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        if interval is None:
+            try:
+                interval = float(os.environ.get("MLCTL_PROGRESS_INTERVAL") or HEARTBEAT_SECONDS)
+            except ValueError:
+                interval = HEARTBEAT_SECONDS
+        self.interval = interval if interval > 0 else HEARTBEAT_SECONDS
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
         self._line = ""
@@ -56,6 +70,10 @@ class Progress:
                 self.stream.write("\r\033[K" + self._line)
                 self.stream.flush()
 
+    def _heartbeat(self, address: str, verb: str, started: float) -> None:
+        while not self._stop.wait(self.interval):
+            self._write(f"{address}: still {verb}... [{time.monotonic() - started:.0f}s elapsed]")
+
     def _stop_ticker(self) -> None:
         if self._ticker is not None:
             self._stop.set()
@@ -70,12 +88,14 @@ class Progress:
         verb = _VERBING.get(event.action, event.action)
         if event.kind == "start":
             self._write(f"{event.address}: {verb}...")
-            if self.tty:
-                self._stop = threading.Event()
-                self._ticker = threading.Thread(
-                    target=self._tick, args=(event.address, verb, time.monotonic()), daemon=True
-                )
-                self._ticker.start()
+            self._stop_ticker()
+            self._stop = threading.Event()
+            self._ticker = threading.Thread(
+                target=self._tick if self.tty else self._heartbeat,
+                args=(event.address, verb, time.monotonic()),
+                daemon=True,
+            )
+            self._ticker.start()
             return
         if event.kind == "info":
             self._write(f"{event.address}: {event.message}")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlctl.cli.options import repo_of
+from mlctl.cli.options import complete_address, env_option, repo_of, use_color
 
 if TYPE_CHECKING:
     from mlctl.gitops.changed import ChangedEnvironments
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 
 @click.command("plan")
-@click.option("-e", "--env", "env", metavar="ENV", help="Environment name (or --changed).")
+@env_option(required=False, help="Environment name (or --changed).")
 @click.option(
     "--changed",
     is_flag=True,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     "targets",
     multiple=True,
     metavar="ADDR",
+    shell_complete=complete_address,
     help="Plan only ADDR and its dependencies.",
 )
 @click.option(
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     "replace",
     multiple=True,
     metavar="ADDR",
+    shell_complete=complete_address,
     help="Force ADDR to be replaced (retrained).",
 )
 @click.option("--refresh/--no-refresh", default=True, help="Read data fingerprints and artifacts first.")
@@ -68,11 +71,52 @@ def command(
     refresh: bool,
     fmt: str,
 ) -> None:
-    """Show what apply would change."""
+    """Show what apply would change.
+
+    With ``--format markdown``, an error is also written to stdout as the pull-request comment
+    body (marker, heading, mlctl's own one-line diagnostics), so CI posts those, never a log.
+    """
+    from mlctl.errors import MlctlError
+
+    try:
+        _plan(ctx, env, changed, base, evaluate, out, detailed_exitcode, targets, replace, refresh, fmt)
+    except MlctlError as exc:
+        if fmt == "markdown":
+            click.echo(failure_comment(str(exc)), nl=False)
+        raise
+
+
+def failure_comment(error: str) -> str:
+    """The plan comment's body when planning failed: the marker, a heading and ``error`` (the
+    diagnostics mlctl prints, already redacted) in a code fence no line of it can close."""
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", error)), default=0))
+    lines = [f"Error: {line}" for line in error.splitlines()] or ["Error: (no message)"]
+    return (
+        "<!-- mlctl-plan -->\n## mlctl plan failed\n\n"
+        "Nothing was planned; fix the problem below and push again.\n\n"
+        f"{fence}text\n" + "\n".join(lines) + f"\n{fence}\n"
+    )
+
+
+def _plan(
+    ctx: click.Context,
+    env: str | None,
+    changed: bool,
+    base: str | None,
+    evaluate: bool,
+    out: str | None,
+    detailed_exitcode: bool,
+    targets: tuple[str, ...],
+    replace: tuple[str, ...],
+    refresh: bool,
+    fmt: str,
+) -> None:
     from mlctl import operations
     from mlctl.errors import MlctlError
 
     options = operations.PlanOptions(targets=targets, replace=replace, refresh=refresh, evaluate=evaluate)
+    if (changed or base) and ctx.get_parameter_source("env") is click.core.ParameterSource.ENVIRONMENT:
+        env = None  # $MLCTL_ENV is a default for -e, not an -e: --changed plans every changed one
     if changed or base:
         if env is not None:
             raise MlctlError("-e and --changed exclude each other: --changed plans every changed environment")
@@ -117,7 +161,10 @@ def _render(result: PlanResult, fmt: str, env: str, out: str | None) -> None:
 
         click.echo(build_comment(Report([result.plan]))[0], nl=False)
     else:
-        click.echo(RENDERERS[fmt](result.plan), nl=False)
+        from mlctl.plan.render import render_text
+
+        text = render_text(result.plan, color=use_color()) if fmt == "text" else RENDERERS[fmt](result.plan)
+        click.echo(text, nl=False)
     if out and fmt == "text":
         click.echo(
             f"\nSaved the plan to: {out}\nTo perform exactly these actions, run:\n"
@@ -126,7 +173,7 @@ def _render(result: PlanResult, fmt: str, env: str, out: str | None) -> None:
 
 
 def _render_changed(result: ChangedPlanResult, fmt: str, out: str | None) -> None:
-    from mlctl.plan.render import RENDERERS, plan_json
+    from mlctl.plan.render import plan_json, render_text
 
     found, plans = result.changes, result.plans
     if fmt == "markdown":
@@ -153,7 +200,7 @@ def _render_changed(result: ChangedPlanResult, fmt: str, out: str | None) -> Non
             if index:
                 click.echo("")
             click.echo(click.style(f"=== environment {plan.environment} ===", bold=True))
-            click.echo(RENDERERS["text"](plan), nl=False)
+            click.echo(render_text(plan, color=use_color()), nl=False)
         if out and plans:
             click.echo(
                 f"\nSaved {len(plans)} plan(s) to {out}/ (apply one with: mlctl apply -e ENV {out}/ENV.json)"

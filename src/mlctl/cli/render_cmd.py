@@ -1,7 +1,9 @@
 """``mlctl render -e ENV --out DIR``: the Kubernetes manifests of ENV, for Argo CD or Flux.
 
-Writes, for every endpoint served by a ``k8s`` provider, the Deployment, Service and HPA
-that ``mlctl apply`` would apply for the version its stage holds in state, one file per
+Writes, for every endpoint served by a ``k8s`` provider, the Deployment, Service,
+PodDisruptionBudget (more than one replica) and HPA (``autoscale``) that ``mlctl apply`` would
+apply for the version its stage holds in state (:mod:`mlctl.providers.k8s_manifests`: the
+image's ``mlctl`` ENTRYPOINT, Pod Security "restricted", Prometheus scrape annotations), one file per
 object (``DIR/<kind>-<name>.yaml``) plus a ``kustomization.yaml`` listing them. Output is
 deterministic: rendering twice gives identical bytes, so a GitOps repository only changes
 when a version or a setting does. Files of objects no longer rendered are removed.
@@ -14,7 +16,7 @@ from typing import Any
 
 import click
 
-from mlctl.cli.options import repo_of
+from mlctl.cli.options import ENV, repo_of
 from mlctl.errors import MlctlError
 
 
@@ -83,7 +85,7 @@ def _rendered_by_mlctl(path: Path) -> bool:
 
 
 @click.command("render")
-@click.option("-e", "--env", "env", required=True, metavar="ENV", help="Environment name.")
+@ENV
 @click.option(
     "--out", "out", required=True, type=click.Path(file_okay=False), help="Directory to write into."
 )

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import click
 
-from mlctl.cli.options import ENV, repo_of
+from mlctl.cli.options import ENV, LOCK_TIMEOUT, complete_model, repo_of
 
 
 @click.command("rollback")
-@click.argument("model")
+@click.argument("model", shell_complete=complete_model)
 @ENV
+@LOCK_TIMEOUT
 @click.option("--to", "to", type=int, metavar="VERSION", help="Version to restore (default: previous).")
 @click.option("--reason", help="Why; recorded in state and the history.")
 @click.option("--no-write-back", is_flag=True, help="Do not rewrite the environment's YAML pin.")
 @click.option("--commit", "commit", is_flag=True, help="Commit the rewritten pin (names who, why).")
 @click.option("--branch", metavar="NAME", help="Make the --commit on branch NAME (created if missing).")
+@click.option(
+    "--allow-local-state",
+    is_flag=True,
+    help="In CI (CI=true), roll back although the state is a local file, lost when the runner ends.",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -25,6 +31,8 @@ def command(
     no_write_back: bool,
     commit: bool,
     branch: str | None,
+    allow_local_state: bool,
+    lock_timeout: float,
 ) -> None:
     """Put MODEL's previous production version back in production, now."""
     from mlctl import operations
@@ -32,7 +40,13 @@ def command(
 
     ws = open_workspace(repo_of(ctx), env)
     options = operations.RollbackOptions(
-        to=to, reason=reason, write_back=not no_write_back, commit=commit, branch=branch
+        to=to,
+        reason=reason,
+        write_back=not no_write_back,
+        commit=commit,
+        branch=branch,
+        allow_local_state=allow_local_state,
+        lock_timeout=lock_timeout,
     )
     result = operations.rollback(ws, model, options)
     click.echo(

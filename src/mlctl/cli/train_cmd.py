@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import click
 
-from mlctl.cli.options import repo_of
+from mlctl.cli.options import ENV, repo_of
 
 
 @click.command("train-job", hidden=True)
 @click.argument("model")
-@click.option("-e", "--env", "env", required=True, metavar="ENV", help="Environment name.")
+@ENV
 @click.option("--identity", required=True, help="The version identity apply planned.")
 @click.option(
     "--result", "result", required=True, metavar="S3_URI", help="Where to write the candidate record."

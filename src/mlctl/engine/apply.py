@@ -401,6 +401,8 @@ class Executor:
         self.checkpoint()
         self.result.trained.append((name, record.version))
         summary = _metric_summary(candidate.metrics)
+        if candidate.provenance:  # which path produced the bytes: this apply, or a Job it sealed
+            summary = f"{summary}; {candidate.provenance}" if summary else candidate.provenance
         if not candidate.passed:
             failed = "; ".join(
                 f"gate {g.gate}: {g.metric} {'n/a' if g.value is None else f'{g.value:.4f}'} "
@@ -410,7 +412,8 @@ class Executor:
             )
             reason = f"{name} v{record.version} rejected by its gates ({failed})"
             self.failed_models[name] = reason
-            raise ActionFailed(reason, shown=f"v{record.version} rejected: {failed}")
+            measured = f" ({candidate.provenance})" if candidate.provenance else ""
+            raise ActionFailed(reason, shown=f"v{record.version} rejected: {failed}{measured}")
         return f"registered v{record.version} ({summary})"
 
     # -- stages --------------------------------------------------------------------------

@@ -1,42 +1,48 @@
 """The candidate store: where the trained candidate of a planned model version comes from.
 
+Trust boundary (docs/security.md): **apply registers only model bytes that it trained itself,
+or that a training Job it launched sealed with a one-time key apply generated; nothing a pull
+request's plan job writes is ever an input to apply.**
+
 Contract: :func:`obtain` is the one entry point. Apply (holding the environment's lock) hands
 it a :class:`CandidateRequest` (the version identity it planned, and the training spec and
-data fingerprints that identity names) and gets back an unnumbered :class:`Candidate`, from
-the first of:
+data fingerprints that identity names) and gets back an unnumbered :class:`Candidate`, from:
 
-1. the store (skipped with ``replace``): a candidate kept under the identity, by
-   ``plan --evaluate`` (:mod:`mlctl.engine.evaluate`) or by an earlier training Job, whose
-   manifest names exactly this training spec and data and whose model artifact and run files
-   match their sha256 (:func:`look_up`);
-2. a Kubernetes Job, when ``providers.training`` is a k8s provider
-   (:mod:`mlctl.engine.remote_training`);
-3. local training (:func:`mlctl.engine.training.train_candidate`).
+1. a Kubernetes Job, when ``providers.training`` is a k8s provider
+   (:mod:`mlctl.engine.remote_training`): apply generates a random key, puts it only in the
+   Job it submits, and accepts the Job's result only if it carries an HMAC of that key
+   (:func:`verify_result`);
+2. otherwise local training (:func:`mlctl.engine.training.train_candidate`).
 
-Gates are evaluated again against ``production_metrics`` of the request (production of now),
-so a candidate evaluated against an older production cannot slip past ``max_regression``.
-Numbering and stage moves stay the executor's job: nothing here touches state.
+The gates are evaluated on metrics apply measured itself or took from a result sealed with
+its key, against ``production_metrics`` of the request (production of now). Each candidate
+says where it came from (:attr:`Candidate.provenance`), which apply prints. Numbering and
+stage moves stay the executor's job: nothing here touches state.
 
-What the store keeps lives in the environment's artifact store, keyed by the version identity
-(the hash of the training spec plus the data fingerprints):
+Two prefixes of the environment's artifact store hold manifests, keyed by version identity:
 
-``candidates/<model>/<identity>.json``
-    the manifest: metrics, the model artifact (uri, sha256, size), the training spec and
-    data it was made from, the tracking run and each of the run's files (uri, sha256, size);
-``<model>/<run_id>/model.joblib``
-    the model itself, where :func:`~mlctl.engine.training.train_candidate` puts every model;
-``candidates/<model>/<identity>/run/<file>``
-    a copy of the run's files (run.json, signature.json, reference profile and sample,
-    plots), so a machine that did not train (CI applying after the merge) can restore the
-    run record that serving and monitoring read.
+``evaluations/<model>/<identity>.json`` (:data:`EVIDENCE_PREFIX`)
+    what ``plan --evaluate`` trained for a pull request (model under
+    ``evaluations/<model>/<run_id>/``): evidence for reviewers and a cache for the next push
+    of the same pull request. **Apply never reads this prefix.**
+``candidates/<model>/<identity>.json`` (:data:`RESULT_PREFIX`)
+    the sealed result of a training Job (model under ``<model>/<run_id>/model.joblib``, a copy
+    of the run's files under ``candidates/<model>/<identity>/run/<file>``), which apply reads
+    only for a Job it submitted, with that Job's key.
+
+Every name read from a manifest is validated before a path is built from it: the run id
+(:func:`mlctl.ml.tracking.check_run_id`), each run file's relative path, the identity.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from mlctl.errors import MlctlError
@@ -48,6 +54,13 @@ if TYPE_CHECKING:
     from mlctl.spec.envspec import EnvSpec
 
 MANIFEST_VERSION = 1
+#: Where ``plan --evaluate`` keeps its candidates: evidence only, never read by apply.
+EVIDENCE_PREFIX = "evaluations"
+#: Where a training Job writes its sealed result for the apply that submitted it.
+RESULT_PREFIX = "candidates"
+SEAL_FIELD = "seal"
+_IDENTITY = re.compile(r"sha256:[0-9a-f]{64}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 Progress = Callable[[str], None]
 
 
@@ -60,10 +73,12 @@ def quiet(_message: str) -> None:
 class CandidateRequest:
     """One model version to obtain: what apply planned for ``model_version.<model>``.
 
-    ``identity`` is the version identity; ``training`` the normalized training spec and
+    ``identity`` is the version identity; ``training`` the normalized training inputs and
     ``data`` the fingerprint of each dataset it reads (what the identity hashes);
     ``production_metrics`` those of production now (None when there is none), for the gates.
-    ``replace`` (``--replace``) ignores what the store holds and trains again.
+    ``replace`` (``--replace``) submits a new training Job even when one finished.
+    ``artifact_prefix`` is put before the model's store key (``evaluations/`` for
+    ``plan --evaluate``); ``purpose`` tags the tracking run.
     """
 
     spec: EnvSpec
@@ -77,11 +92,14 @@ class CandidateRequest:
     actor: str
     replace: bool = False
     progress: Progress = quiet
+    artifact_prefix: str = ""
+    purpose: str = "apply"
 
 
 @dataclass
 class Candidate:
-    """A trained, evaluated version waiting for a number."""
+    """A trained, evaluated version waiting for a number; ``provenance`` says who trained it
+    and how apply knows (shown in apply's output)."""
 
     run_id: str
     metrics: dict[str, float]
@@ -89,22 +107,21 @@ class Candidate:
     artifact: Artifact
     signature: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    provenance: str = ""
 
     @property
     def passed(self) -> bool:
         return all(g.passed for g in self.gates)
 
 
-@dataclass(frozen=True)
-class Lookup:
-    """What the store holds for a request: a verified candidate, or why the one it holds
-    cannot be used (``refused``); both None when it holds none."""
-
-    candidate: Candidate | None = None
-    refused: str | None = None
+# -- names and keys ------------------------------------------------------------------------------
 
 
-# -- the manifests: plain objects under a key ---------------------------------------------------
+def check_identity(identity: object) -> str:
+    """``identity`` when it is a version identity (``sha256:`` and 64 hex); MlctlError otherwise."""
+    if not isinstance(identity, str) or _IDENTITY.fullmatch(identity) is None:
+        raise MlctlError(f"{str(identity)[:80]!r} is not a version identity (sha256:<64 hex>)")
+    return identity
 
 
 def short_identity(identity: str) -> str:
@@ -112,38 +129,89 @@ def short_identity(identity: str) -> str:
     return identity.split(":", 1)[-1]
 
 
-def manifest_key(model: str, identity: str) -> str:
-    """Where the manifest of ``model``'s candidate ``identity`` lives in the artifact store."""
-    return f"candidates/{model}/{short_identity(identity)}.json"
+def manifest_key(model: str, identity: str, prefix: str = RESULT_PREFIX) -> str:
+    """Where the manifest of ``model``'s candidate ``identity`` lives in the artifact store,
+    under ``prefix`` (:data:`RESULT_PREFIX` or :data:`EVIDENCE_PREFIX`)."""
+    return f"{prefix}/{model}/{short_identity(check_identity(identity))}.json"
 
 
-def read_manifest(store: ArtifactStore, model: str, identity: str) -> dict[str, Any] | None:
-    """The manifest of ``model``'s candidate ``identity``, or None if absent or unreadable."""
-    raw = store.get_bytes(manifest_key(model, identity))
+def _safe_relative(rel: object) -> str:
+    """A run file's relative path from a manifest, when it stays inside the run folder."""
+    if not isinstance(rel, str) or not rel or "\\" in rel or "\x00" in rel:
+        raise MlctlError(f"run file {str(rel)[:80]!r} is not a relative path")
+    parts = PurePosixPath(rel).parts
+    if (
+        rel.startswith("/")
+        or any(p in ("", ".", "..") for p in parts)
+        or PurePosixPath(rel).as_posix() != rel
+    ):
+        raise MlctlError(f"run file {rel[:80]!r} must be a plain relative path inside the run")
+    return rel
+
+
+def read_manifest(
+    store: ArtifactStore, model: str, identity: str, prefix: str = RESULT_PREFIX
+) -> dict[str, Any] | None:
+    """The manifest of ``model``'s candidate ``identity`` under ``prefix``, or None if absent,
+    unreadable or naming another model or identity. Its content is not trusted by this."""
+    raw = store.get_bytes(manifest_key(model, identity, prefix))
     if raw is None:
         return None
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or data.get("identity") != identity or data.get("model") != model:
         return None
     return data
 
 
+# -- the seal: an HMAC with a key only apply and the Job it launched know -------------------------
+
+
+def _canonical(manifest: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in manifest.items() if k != SEAL_FIELD}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def seal(manifest: dict[str, Any], key: str) -> str:
+    """The seal of ``manifest`` (every field but the seal) under ``key``: ``hmac-sha256:<hex>``."""
+    if not key:
+        raise MlctlError("a result key is needed to seal a candidate")
+    digest = hmac.new(key.encode(), _canonical(manifest), hashlib.sha256).hexdigest()
+    return f"hmac-sha256:{digest}"
+
+
+def is_sealed(manifest: dict[str, Any], key: str) -> bool:
+    """Whether ``manifest`` carries the seal ``key`` makes of it (constant-time compare)."""
+    found = manifest.get(SEAL_FIELD)
+    return bool(key) and isinstance(found, str) and hmac.compare_digest(found, seal(manifest, key))
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
 def store_candidate(
-    request: CandidateRequest, candidate: Candidate, runs: Path, extra: dict[str, Any] | None = None
+    request: CandidateRequest,
+    candidate: Candidate,
+    runs: Path,
+    extra: dict[str, Any] | None = None,
+    *,
+    prefix: str = RESULT_PREFIX,
+    key: str | None = None,
 ) -> dict[str, Any]:
-    """Keep ``candidate`` (trained for ``request``, its run under ``runs``) in the store: a copy
-    of each of its run's files, then the manifest (written last, so a manifest always names
-    files that exist). ``extra`` adds fields to the manifest. Returns the manifest."""
+    """Keep ``candidate`` (trained for ``request``, its run under ``runs``) under ``prefix``: a
+    copy of each of its run's files, then the manifest (written last, so a manifest always
+    names files that exist), sealed with ``key`` when given. ``extra`` adds fields to the
+    manifest. Returns the manifest."""
     store, model, identity = request.store, request.model, request.identity
     run_dir = runs / candidate.run_id
+    base = f"{prefix}/{model}/{short_identity(check_identity(identity))}/run"
     files: dict[str, Any] = {}
     for path in sorted(run_dir.rglob("*")):
         if path.is_file() and not path.name.startswith(".tmp"):
             rel = path.relative_to(run_dir).as_posix()
-            stored = store.put(path, f"candidates/{model}/{short_identity(identity)}/run/{rel}")
+            stored = store.put(path, f"{base}/{rel}")
             files[rel] = stored.model_dump(mode="json")
     manifest = {
         "format_version": MANIFEST_VERSION,
@@ -162,110 +230,142 @@ def store_candidate(
         "actor": request.actor,
         **(extra or {}),
     }
-    store.put_bytes(json.dumps(manifest, indent=2, sort_keys=True).encode(), manifest_key(model, identity))
+    if key is not None:
+        manifest[SEAL_FIELD] = seal(manifest, key)
+    store.put_bytes(
+        json.dumps(manifest, indent=2, sort_keys=True).encode(), manifest_key(model, identity, prefix)
+    )
     return manifest
 
 
-def _restore_run(store: ArtifactStore, runs: Path, manifest: dict[str, Any]) -> bool:
-    """Make sure the candidate's run directory exists locally (restored from the store,
-    sha256-verified, when this machine did not train it). False when it cannot be."""
+# -- reading a sealed result ---------------------------------------------------------------------
+
+
+def _artifact_of(record: object, what: str) -> Artifact:
+    try:
+        artifact = Artifact.model_validate(record)
+    except ValueError:
+        raise MlctlError(f"{what} is not a valid artifact record") from None
+    if _SHA256.fullmatch(artifact.sha256) is None:
+        raise MlctlError(f"{what} has no valid sha256")
+    return artifact
+
+
+def _restore_run(store: ArtifactStore, runs: Path, run_id: str, files: object) -> None:
+    """Make sure run ``run_id`` exists under ``runs`` (restored from ``files``, each verified
+    against its sha256, when this machine did not train it); MlctlError when it cannot be."""
     import shutil
 
-    run_dir = runs / str(manifest["run_id"])
+    from mlctl.ml.tracking import RunRecord
+
+    run_dir = runs / run_id
     if (run_dir / "run.json").is_file():
-        return True
-    files = manifest.get("run_files") or {}
-    if "run.json" not in files:
-        return False
-    staging = runs / f".restore-{manifest['run_id']}"
+        return
+    if not isinstance(files, dict) or "run.json" not in files:
+        raise MlctlError("its run record is missing")
+    records = {_safe_relative(rel): _artifact_of(rec, f"run file {rel}") for rel, rec in files.items()}
+    staging = runs / f".restore-{run_id}"
     try:
-        for rel, record in files.items():
-            source = store.fetch(Artifact.model_validate(record))  # raises when tampered
-            target = (staging / rel).resolve()
-            if not target.is_relative_to(staging.resolve()):
-                return False
+        for rel, artifact in records.items():
+            source = store.fetch(artifact)  # raises when tampered
+            target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
+        # the record must name this run (its id decides where serving reads it)
+        record = RunRecord.model_validate_json((staging / "run.json").read_bytes())
+        if record.run_id != run_id:
+            raise MlctlError(f"its run record names run {record.run_id}, not {run_id}")
         staging.replace(run_dir)
-    except (MlctlError, OSError):
-        return False
+    except OSError as exc:
+        raise MlctlError(f"its run record could not be restored ({exc.strerror or exc})") from None
+    except ValueError:
+        raise MlctlError("its run record is not a valid run.json") from None
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return True
+
+
+def verify_result(request: CandidateRequest, manifest: dict[str, Any], key: str) -> Candidate:
+    """The candidate a sealed training-Job result describes, ready to register; MlctlError
+    saying why otherwise.
+
+    Accepted only when the manifest carries the seal of ``key`` (the one apply generated for
+    the Job), names exactly the request's model, identity, training inputs and data, its run
+    id and file names are well formed, the model's bytes match their sha256 and the run record
+    restores intact. Gates are evaluated on its sealed metrics against
+    ``request.production_metrics``.
+    """
+    from mlctl.ml.gates import evaluate_gates
+    from mlctl.ml.tracking import check_run_id
+
+    if not is_sealed(manifest, key):
+        raise MlctlError("it is not sealed with the key apply gave the Job")
+    if manifest.get("model") != request.model or manifest.get("identity") != request.identity:
+        raise MlctlError("it names another model version")
+    if manifest.get("training") != request.training:
+        raise MlctlError(
+            "it was trained from other training inputs than this apply planned (is the Job's image "
+            "built from the same commit, with the same mlctl and scikit-learn?)"
+        )
+    if manifest.get("data") != request.data:
+        raise MlctlError(
+            "it was trained on other data than this apply planned (did a dataset change meanwhile?)"
+        )
+    run_id = check_run_id(manifest.get("run_id"))
+    artifact = _artifact_of(manifest.get("artifact"), "its model")
+    if not artifact.uri.endswith(f"/{request.model}/{run_id}/model.joblib"):
+        raise MlctlError(f"its model {artifact.uri} is not where the Job stores models")
+    raw_metrics = manifest.get("metrics")
+    if not isinstance(raw_metrics, dict):
+        raise MlctlError("it records no metrics")
+    try:
+        metrics = {str(k): float(v) for k, v in raw_metrics.items()}
+    except (TypeError, ValueError):
+        raise MlctlError("its metrics are not numbers") from None
+    request.store.fetch(artifact)  # verifies the sha256 of the stored bytes
+    _restore_run(request.store, runs_root(request.spec), run_id, manifest.get("run_files"))
+    model = request.spec.config.models[request.model]
+    gates = evaluate_gates(metrics, model.gates, model.training.task, request.production_metrics)
+    signature = manifest.get("signature")
+    return Candidate(
+        run_id=run_id,
+        metrics=metrics,
+        gates=gates,
+        artifact=artifact,
+        signature=signature if isinstance(signature, dict) else {},
+    )
 
 
 # -- the entry point -----------------------------------------------------------------------------
 
 
-def look_up(request: CandidateRequest) -> Lookup:
-    """The candidate the store holds for ``request``, verified and ready to register.
-
-    Refused unless the manifest names exactly the request's training spec and data, the model
-    artifact verifies against its sha256 and the run record is present (or restored and
-    verified). Gates are evaluated again against ``request.production_metrics``.
-    """
-    from mlctl.ml.gates import evaluate_gates
-
-    store, name = request.store, request.model
-    manifest = read_manifest(store, name, request.identity)
-    if manifest is None:
-        return Lookup()
-    if manifest.get("training") != request.training or manifest.get("data") != request.data:
-        return Lookup(refused="its manifest names another training spec or other data")
-    try:
-        artifact = Artifact.model_validate(manifest["artifact"])
-    except (KeyError, ValueError):
-        return Lookup(refused="its manifest names no valid artifact")
-    try:
-        store.fetch(artifact)  # verifies the sha256 of the stored bytes
-    except MlctlError as exc:
-        return Lookup(refused=str(exc))
-    if not _restore_run(store, runs_root(request.spec), manifest):
-        return Lookup(refused="its run record could not be restored")
-    model = request.spec.config.models[name]
-    metrics = {k: float(v) for k, v in (manifest.get("metrics") or {}).items()}
-    gates = evaluate_gates(metrics, model.gates, model.training.task, request.production_metrics)
-    return Lookup(
-        Candidate(
-            run_id=str(manifest["run_id"]),
-            metrics=metrics,
-            gates=gates,
-            artifact=artifact,
-            signature=manifest.get("signature") or {},
-            notes=["reused the candidate trained by plan --evaluate"],
-        )
-    )
-
-
 def obtain(request: CandidateRequest) -> Candidate:
-    """The candidate of ``request``: reused from the store, else trained by a Kubernetes Job
-    (``providers.training: <k8s>``), else trained here; see the module contract."""
+    """The candidate of ``request``: trained by a Kubernetes Job apply submits
+    (``providers.training: <k8s>``), else trained here; see the module contract. Never
+    reads what ``plan --evaluate`` kept."""
     from mlctl.engine import remote_training, training
 
-    if not request.replace:
-        found = look_up(request)
-        candidate = found.candidate
-        if candidate is not None:
-            request.progress(
-                f"reusing the candidate evaluated in run {candidate.run_id} (sha256 verified, no training)"
-            )
-            return candidate
-        if found.refused is not None:
-            request.progress(f"evaluated candidate not reused ({found.refused}); training instead")
     if remote_training.is_remote(request.spec):
         return remote_training.train_in_job(request)
-    return training.train_candidate(request, runs_root(request.spec))
+    request.progress(
+        "training here (apply never reuses what plan --evaluate kept: that is evidence for review)"
+    )
+    candidate = training.train_candidate(request, runs_root(request.spec))
+    return replace(candidate, provenance="trained by this apply")
 
 
 __all__ = [
+    "EVIDENCE_PREFIX",
+    "RESULT_PREFIX",
     "Candidate",
     "CandidateRequest",
-    "Lookup",
-    "look_up",
+    "check_identity",
+    "is_sealed",
     "manifest_key",
     "obtain",
     "read_manifest",
+    "seal",
     "short_identity",
     "store_candidate",
+    "verify_result",
 ]

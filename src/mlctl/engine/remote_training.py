@@ -6,22 +6,32 @@ lock) calls :func:`train_in_job` where it would call
 :func:`~mlctl.engine.training.train_candidate`; it returns the same unnumbered
 :class:`~mlctl.engine.candidates.Candidate`, and numbering stays the executor's job.
 
+Trust: apply generates a one-time random key for each Job it submits and puts it only in that
+Job's spec (env ``MLCTL_RESULT_KEY``; the Kubernetes API, which the plan job cannot reach, is
+the only place it is kept). The Job seals its result with an HMAC of that key
+(:func:`~mlctl.engine.candidates.seal`); apply accepts a result only with that seal
+(:func:`~mlctl.engine.candidates.verify_result`), so nothing written to the bucket by anyone
+else (a pull request's plan job, a stale Job) is registered, and the gates run on the metrics
+the Job measured.
+
 The Job (:func:`~mlctl.providers.k8s_manifests.training_job_manifest`, named
 ``train-<model>-<12 hex of the version identity>``) runs the hidden ``mlctl train-job`` in the
 provider's image: it trains in a scratch directory, stores the model and a copy of its run's
-files in the environment's S3 artifact store, and writes the candidate record (the same
-manifest ``plan --evaluate`` keeps: run id, metrics, gates, artifact uri/sha256/size,
-signature, the training spec and data fingerprints it used) to the result URI
+files in the environment's S3 artifact store, and writes the sealed candidate record (run id,
+metrics, gates, artifact uri/sha256/size, signature, the training inputs and data
+fingerprints it used) to the result URI
 ``s3://<bucket>/<prefix>/<env>/candidates/<model>/<identity>.json``. Apply waits for the Job's
 ``Complete``/``Failed`` condition (``MLCTL_TRAINING_TIMEOUT`` seconds, default 3600), then
-accepts the result only if it names exactly the training spec and data apply planned, the
-artifact's bytes match their sha256 (downloaded through the store) and the run's files
-restore with matching sha256; gates are evaluated again against production of now. Anything
-else is an :class:`~mlctl.errors.MlctlError` naming the Job, and nothing is registered.
+accepts the result only if it is sealed with the Job's key, names exactly the training inputs
+and data apply planned, the artifact's bytes match their sha256 (downloaded through the store)
+and the run's files restore with matching sha256; gates are evaluated again against
+production of now. Anything else is an :class:`~mlctl.errors.MlctlError` naming the Job, and
+nothing is registered.
 
-Reruns converge: a finished Job whose result verifies is picked up without a new Job (an
-apply that crashed while waiting); a Job still running is waited for again; a failed Job, or
-``--replace``, deletes the old Job and submits a new one.
+Reruns converge: a finished Job whose result verifies with the key in its spec is picked up
+without a new Job (an apply that crashed while waiting); a Job still running is waited for
+again; a failed Job, one without a key, or ``--replace``, deletes the old Job and submits a
+new one with a new key.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,10 +47,11 @@ from typing import TYPE_CHECKING, Any
 from mlctl.engine.candidates import (
     Candidate,
     CandidateRequest,
-    look_up,
+    check_identity,
     manifest_key,
     read_manifest,
     store_candidate,
+    verify_result,
 )
 from mlctl.errors import MlctlError
 from mlctl.spec.models import K8sProvider
@@ -53,6 +65,8 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 3600.0
 POLL_SECONDS = 2.0
+#: The Job's environment variable holding the one-time key apply seals its result with.
+RESULT_KEY_ENV = "MLCTL_RESULT_KEY"
 
 
 def training_provider(spec: EnvSpec) -> K8sProvider | None:
@@ -107,28 +121,37 @@ def _job_state(job: dict[str, Any] | None) -> str:
     return "running"
 
 
-def _pick_up(request: CandidateRequest, store: S3ArtifactStore, where: str) -> Candidate:
-    """The candidate the Job recorded, verified; MlctlError (naming ``where``) otherwise."""
+def job_result_key(job: dict[str, Any] | None) -> str | None:
+    """The result key apply put in ``job``'s spec (read back through the Kubernetes API), or None."""
+    if not job:
+        return None
+    template = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for container in template.get("containers") or []:
+        for variable in container.get("env") or []:
+            if variable.get("name") == RESULT_KEY_ENV and variable.get("value"):
+                return str(variable["value"])
+    return None
+
+
+def _pick_up(request: CandidateRequest, store: S3ArtifactStore, where: str, key: str) -> Candidate:
+    """The candidate the Job recorded, sealed with ``key`` and verified; MlctlError (naming
+    ``where``) otherwise."""
     name, identity = request.model, request.identity
     manifest = read_manifest(store, name, identity)
     uri = result_uri(store, name, identity)
     if manifest is None:
         raise MlctlError(f"{where} finished but left no readable result at {uri}")
-    if manifest.get("training") != request.training:
-        raise MlctlError(
-            f"{where} trained another training spec than this apply planned (is its image "
-            f"built from the same commit?); result {uri} not registered"
-        )
-    if manifest.get("data") != request.data:
-        raise MlctlError(
-            f"{where} trained on other data than this apply planned (did a dataset change "
-            f"meanwhile?); result {uri} not registered"
-        )
-    found = look_up(request)
-    if found.candidate is None:
-        raise MlctlError(f"{where}: result {uri} refused: {found.refused or 'it did not verify'}")
-    candidate = dataclasses.replace(found.candidate, notes=[f"trained by {where}"])
-    request.progress(f"{where}: result verified (artifact sha256 {candidate.artifact.sha256[:12]}…)")
+    try:
+        found = verify_result(request, manifest, key)
+    except MlctlError as exc:
+        raise MlctlError(f"{where}: result {uri} refused: {exc}; nothing was registered") from None
+    sha = found.artifact.sha256[:12]
+    candidate = dataclasses.replace(
+        found,
+        notes=[f"trained by {where}"],
+        provenance=f"trained by {where}, result sealed with this apply's key",
+    )
+    request.progress(f"{where}: result verified (sealed with this apply's key, artifact sha256 {sha}…)")
     return candidate
 
 
@@ -148,21 +171,27 @@ def train_in_job(request: CandidateRequest, client: KubeClient | None = None) ->
 
     existing = runner.client.get("Job", provider.namespace, job)
     state = _job_state(existing)
+    key = job_result_key(existing)
+    if state in ("complete", "running") and key is None:
+        progress(f"{where} carries no result key (submitted by an older mlctl?); running it again")
+        state = "stale"
     if state == "complete" and not request.replace and read_manifest(store, name, identity) is not None:
+        assert key is not None
         progress(f"{where} already finished; picking up its result")
         try:
-            return _pick_up(request, store, where)
+            return _pick_up(request, store, where, key)
         except MlctlError as exc:
             progress(f"{exc}; running the job again")
             state = "stale"
-    if state != "running" or request.replace:
+    if state != "running" or request.replace or key is None:
         if state != "absent":
             progress(f"deleting the earlier {where} ({state})")
             runner.client.delete("Job", provider.namespace, job)
             _wait_gone(runner, provider.namespace, job, where)
         store.delete(manifest_key(name, identity))
-        runner.submit(name, identity=identity, result_uri=result_uri(store, name, identity))
-        progress(f"submitted {where} (image {provider.image})")
+        key = secrets.token_hex(32)
+        runner.submit(name, identity=identity, result_uri=result_uri(store, name, identity), result_key=key)
+        progress(f"submitted {where} (image {provider.image}, with a one-time result key)")
     else:
         progress(f"{where} is already running; waiting for it")
     timeout = timeout_seconds()
@@ -171,7 +200,7 @@ def train_in_job(request: CandidateRequest, client: KubeClient | None = None) ->
     except MlctlError as exc:
         hint = f" (see: kubectl logs -n {provider.namespace} job/{job})"
         raise MlctlError(f"{exc}{hint}; nothing was registered") from None
-    return _pick_up(request, store, where)
+    return _pick_up(request, store, where, key)
 
 
 def _wait_gone(runner: K8sTraining, namespace: str, job: str, where: str, timeout: float = 120.0) -> None:
@@ -186,10 +215,19 @@ def _wait_gone(runner: K8sTraining, namespace: str, job: str, where: str, timeou
 # -- the Job's side ------------------------------------------------------------------------
 
 
-def run_job(spec: EnvSpec, name: str, identity: str, result: str, *, store: ArtifactStore) -> dict[str, Any]:
+def run_job(
+    spec: EnvSpec,
+    name: str,
+    identity: str,
+    result: str,
+    *,
+    store: ArtifactStore,
+    result_key: str | None = None,
+) -> dict[str, Any]:
     """What ``mlctl train-job`` does inside the Job's pod: train ``name``'s current spec in a
     scratch directory, store the model and its run's files in the S3 store, and write the
-    candidate record to ``result`` (which must be this version's result URI in that store).
+    candidate record, sealed with ``result_key`` (default: ``$MLCTL_RESULT_KEY``, which apply
+    put in the Job), to ``result`` (which must be this version's result URI in that store).
     Returns the record."""
     import shutil
     import tempfile
@@ -200,6 +238,12 @@ def run_job(spec: EnvSpec, name: str, identity: str, result: str, *, store: Arti
     from mlctl.plan.resources import desired_resources
     from mlctl.providers.datasets import dataset_fingerprint
 
+    key = result_key if result_key is not None else os.environ.get(RESULT_KEY_ENV, "")
+    if not key:
+        raise MlctlError(
+            f"train-job runs inside a training Job that apply submitted: ${RESULT_KEY_ENV} is not set"
+        )
+    check_identity(identity)
     s3 = s3_store(spec, store)
     if name not in spec.config.models:
         raise not_defined("model", name, spec.name)
@@ -231,17 +275,19 @@ def run_job(spec: EnvSpec, name: str, identity: str, result: str, *, store: Arti
             git=git_info(spec.repo),
             actor=current_actor(spec.repo),
             progress=lambda message: print(f"{name}: {message}", flush=True),
+            purpose="training-job",
         )
         candidate = train_candidate(request, runs)
         RunStore(runs).add_tags(
             candidate.run_id,
-            {"purpose": "training-job", "identity": identity, "job": os.environ.get("HOSTNAME", "")},
+            {"identity": identity, "job": os.environ.get("HOSTNAME", "")},
         )
         manifest = store_candidate(
             request,
             candidate,
             runs,
             {"gates": [g.model_dump(mode="json") for g in candidate.gates], "trained_by": "training-job"},
+            key=key,
         )
         return json.loads(json.dumps(manifest))
     finally:

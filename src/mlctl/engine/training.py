@@ -3,10 +3,12 @@
 Contract: :func:`train_candidate` reads the data the request's spec names, joins features
 point-in-time, trains the allow-listed estimator inside a preprocessing pipeline, evaluates it,
 evaluates the gates, records a tracking run with its artifacts under the given runs folder,
-and stores the model artifact in the request's store. It returns an unnumbered
-:class:`~mlctl.engine.candidates.Candidate`; numbering and stage moves are the executor's job
-(so a crash before registration leaves nothing half-registered in state). Callers:
-:func:`mlctl.engine.candidates.obtain` (apply), ``plan --evaluate`` and the training Job.
+and stores the model artifact in the request's store (under ``request.artifact_prefix``,
+``evaluations/`` for ``plan --evaluate``; the run is tagged ``purpose: request.purpose``).
+It returns an unnumbered :class:`~mlctl.engine.candidates.Candidate`; numbering and stage
+moves are the executor's job (so a crash before registration leaves nothing
+half-registered in state). Callers: :func:`mlctl.engine.candidates.obtain` (apply),
+``plan --evaluate`` and the training Job.
 """
 
 from __future__ import annotations
@@ -56,8 +58,9 @@ def train_candidate(request: CandidateRequest, runs_root: Path) -> Candidate:
 
     import joblib
 
+    from mlctl.extras import available
     from mlctl.features.offline import ViewRequest, training_frame
-    from mlctl.ml import plots, profile
+    from mlctl.ml import profile
     from mlctl.ml.gates import evaluate_gates
     from mlctl.ml.metrics import evaluate
     from mlctl.ml.tables import read_table
@@ -79,7 +82,11 @@ def train_candidate(request: CandidateRequest, runs_root: Path) -> Candidate:
         return tables[dataset_name]
 
     runs = RunStore(runs_root)
-    tags = {**_masked(spec, f"models.{name}.tags", model.tags), "actor": request.actor}
+    tags = {
+        **_masked(spec, f"models.{name}.tags", model.tags),
+        "actor": request.actor,
+        "purpose": request.purpose,
+    }
     run = runs.start_run(name, spec.name, tags=tags, git_commit=request.git.commit)
     try:
         progress("reading data")
@@ -128,12 +135,16 @@ def train_candidate(request: CandidateRequest, runs_root: Path) -> Candidate:
         run.set_tags({"gates": "passed" if all(g.passed for g in gates) else "failed"})
 
         signature = signature_of(spec, name, joined.columns, result.classes)
+        if result.task == "regression" and len(result.y_train):  # serving's histogram buckets
+            y = result.y_train.astype("float64")
+            signature["target_range"] = [float(y[y == y].min()), float(y[y == y].max())]
         progress("writing artifacts")
         with tempfile.TemporaryDirectory(prefix="mlctl-train-") as tmp:
             work = Path(tmp)
             model_file = work / "model.joblib"
             joblib.dump(result.pipeline, model_file)
-            artifact = request.store.put(model_file, f"{name}/{run.run_id}/model.joblib")
+            key = f"{request.artifact_prefix}{name}/{run.run_id}/model.joblib"
+            artifact = request.store.put(model_file, key)
             run.log_artifact(json.dumps(signature, indent=2).encode(), "signature.json")
             run.log_artifact(
                 json.dumps(profile.reference_profile(result.X_train, feature_types), indent=2).encode(),
@@ -142,25 +153,32 @@ def train_candidate(request: CandidateRequest, runs_root: Path) -> Candidate:
             sample = profile.reference_sample(result.X_train, n=5000, seed=training.random_state)
             sample.to_parquet(work / "reference_sample.parquet", index=False)
             run.log_artifact(work / "reference_sample.parquet", "reference_sample.parquet")
-            plots.feature_importance_png(
-                result.pipeline,
-                columns,
-                work / "feature_importance.png",
-                X=result.X_test,
-                y=result.y_test,
-            )
-            run.log_artifact(work / "feature_importance.png", "feature_importance.png")
-            if training.task == "classification":
-                y_pred = result.pipeline.predict(result.X_test)
-                plots.confusion_matrix_png(
-                    result.y_test, y_pred, result.classes, work / "confusion_matrix.png"
+            if available("matplotlib"):  # charts need the mlctl[report] extra; a run is whole without
+                from mlctl.ml import plots
+
+                plots.feature_importance_png(
+                    result.pipeline,
+                    columns,
+                    work / "feature_importance.png",
+                    X=result.X_test,
+                    y=result.y_test,
                 )
-                run.log_artifact(work / "confusion_matrix.png", "confusion_matrix.png")
+                run.log_artifact(work / "feature_importance.png", "feature_importance.png")
+                if training.task == "classification":
+                    y_pred = result.pipeline.predict(result.X_test)
+                    plots.confusion_matrix_png(
+                        result.y_test, y_pred, result.classes, work / "confusion_matrix.png"
+                    )
+                    run.log_artifact(work / "confusion_matrix.png", "confusion_matrix.png")
         run.set_tags({"artifact_uri": artifact.uri, "artifact_sha256": artifact.sha256})
         run.finish("finished")
     except BaseException as exc:
         run.finish("failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise
+    from mlctl.providers.runfiles import run_key, ship_run
+
+    # machines that did not train (a monitor on another runner) read the run from the store
+    ship_run(request.store, runs_root / run.run_id, request.artifact_prefix + run_key(name, run.run_id))
     notes = []
     if result.n_missing_label:
         notes.append(f"{result.n_missing_label} rows without a label were dropped")

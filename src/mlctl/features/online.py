@@ -256,10 +256,9 @@ class RedisOnlineStore:
         env: str = "default",
     ) -> RedisOnlineStore:
         """Connect (lazily importing the redis client) and check the server answers."""
-        try:
-            import redis
-        except ImportError:  # pragma: no cover - redis is a dependency
-            raise MlctlError("the redis online store needs the 'redis' package (pip install redis)") from None
+        from mlctl.extras import require
+
+        redis = require("redis", "redis")  # the mlctl[redis] extra
         if url:
             client = redis.Redis.from_url(url, socket_timeout=5)
             where = url.split("@")[-1]

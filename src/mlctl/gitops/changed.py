@@ -94,14 +94,21 @@ def _environments_at(project: Path) -> list[str]:
 
 
 def _providers_used(project: Path, env: str) -> set[str] | None:
-    """Provider names ``environments/<env>/*.yaml`` refers to, or None when unreadable."""
+    """Provider names ``environments/<env>/*.yaml`` refers to, or None when unreadable.
+
+    The files come from the pull request: anything odd in them (broken or deeply nested YAML,
+    a symbolic link, bytes that are not UTF-8) makes the environment unattributable, which
+    plans it (the load then reports the problem with its file and line); it never raises.
+    """
     import yaml
 
     names: set[str] = set()
     declared = False
     try:
         for path in sorted((project / "environments" / env).glob("*.y*ml")):
-            document = yaml.safe_load(path.read_text()) or {}
+            if path.is_symlink():
+                return None
+            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             if not isinstance(document, dict):
                 continue
             providers = document.get("providers")
@@ -113,8 +120,8 @@ def _providers_used(project: Path, env: str) -> set[str] | None:
                 for endpoint in endpoints.values():
                     if isinstance(endpoint, dict):
                         names.add(str(endpoint.get("provider", "local")))
-    except (OSError, yaml.YAMLError):
-        return None
+    except (OSError, ValueError, RecursionError, MemoryError, yaml.YAMLError):
+        return None  # UnicodeDecodeError is a ValueError
     if not declared:
         names.add("local")  # the schema's default for every provider role
     return names

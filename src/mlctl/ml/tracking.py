@@ -24,16 +24,33 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlctl.errors import MlctlError, NotFoundError
 from mlctl.files import atomic_write
 
-__all__ = ["Run", "RunRecord", "RunStore"]
+__all__ = ["Run", "RunRecord", "RunStore", "check_run_id", "is_run_id"]
 
 RunStatus = Literal["running", "finished", "failed"]
 PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "mlctl")
-_RUN_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{6}$")
+_RUN_ID = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{6}")
+
+
+def is_run_id(value: object) -> bool:
+    """Whether ``value`` is a run id this store makes (``YYYYMMDDTHHMMSSffffffZ-<6 hex>``):
+    the only form safe to join onto a folder (no separators, no ``..``)."""
+    return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
+
+
+def check_run_id(value: object) -> str:
+    """``value`` when it is a run id (:func:`is_run_id`); MlctlError otherwise. Every run id
+    read from somewhere mlctl did not just write (a manifest, a run.json from a store, state)
+    passes here before a path is built from it."""
+    if not is_run_id(value):
+        shown = repr(value)[:80]
+        raise MlctlError(f"{shown} is not a run id (YYYYMMDDTHHMMSSffffffZ-xxxxxx)")
+    assert isinstance(value, str)
+    return value
 
 
 def _now() -> datetime:
@@ -66,6 +83,13 @@ class RunRecord(BaseModel):
     started_at: str
     ended_at: str | None = None
     duration_s: float | None = None
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id_is_safe(cls, value: str) -> str:
+        if not is_run_id(value):
+            raise ValueError(f"{value[:80]!r} is not a run id")
+        return value
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of the record."""
@@ -202,7 +226,7 @@ class RunStore:
             return []
         records = []
         for directory in sorted(self.root.iterdir(), key=lambda p: p.name, reverse=True):
-            if not _RUN_ID.match(directory.name):
+            if not is_run_id(directory.name):
                 continue
             record = self._read(directory.name, missing_ok=True)
             if record is not None and (model is None or record.model == model):
@@ -214,7 +238,7 @@ class RunStore:
         if not run_id:
             raise NotFoundError("no run id given")
         ids = [p.name for p in self.root.iterdir()] if self.root.is_dir() else []
-        ids = [i for i in ids if _RUN_ID.match(i)]
+        ids = [i for i in ids if is_run_id(i)]
         matches = [run_id] if run_id in ids else sorted(i for i in ids if i.startswith(run_id))
         if not matches:
             raise NotFoundError(f"no run '{run_id}' in {self.root}")
@@ -257,13 +281,17 @@ class RunStore:
         return _inside(self.root / self.get_run(run_id).run_id / "artifacts", name)
 
     def _write(self, record: RunRecord) -> None:
+        check_run_id(record.run_id)
         text = json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n"
         atomic_write(self.root / record.run_id / "run.json", text.encode())
 
     def _read(self, run_id: str, missing_ok: bool) -> RunRecord | None:
-        path = self.root / run_id / "run.json"
+        path = self.root / check_run_id(run_id) / "run.json"
         try:
-            return RunRecord.model_validate_json(path.read_bytes())
+            record = RunRecord.model_validate_json(path.read_bytes())
+            if record.run_id != run_id:
+                raise ValueError(f"it names run {record.run_id}")
+            return record
         except FileNotFoundError:
             if missing_ok:
                 return None

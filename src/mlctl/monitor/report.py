@@ -133,8 +133,9 @@ def _md(text: str) -> str:
 
 def _histogram(ref: Any, cur: Any, categorical: bool, title: str) -> str:
     """A base64 PNG comparing reference and current distributions."""
-    import matplotlib
+    from mlctl.extras import require
 
+    matplotlib = require("matplotlib", "report")  # the mlctl[report] extra
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlctl.errors import MlctlError
-from mlctl.providers import artifact_store, local_root, runs_root
+from mlctl.providers import artifact_store, runs_root
 from mlctl.providers.datasets import dataset_path
 from mlctl.spec.envspec import EnvSpec
 from mlctl.spec.models import DriftMonitor, duration_seconds
@@ -25,6 +25,8 @@ from mlctl.state.document import ModelVersion
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mlctl.providers.predlog import LogStore
 
 
 @dataclass
@@ -54,6 +56,10 @@ def load_reference(spec: EnvSpec, model: str, version: ModelVersion) -> Referenc
         raise MlctlError(f"{model} v{version.version} has no training run, so no reference profile")
     folder = run_artifacts(spec, version.run_id)
     needed = ("reference_sample.parquet", "reference_profile.json", "signature.json")
+    if not all((folder / name).is_file() for name in needed):  # trained on another machine
+        from mlctl.providers.runfiles import restore_run
+
+        restore_run(artifact_store(spec), runs_root(spec), model, version.run_id)
     missing = [name for name in needed if not (folder / name).is_file()]
     if missing:
         raise MlctlError(
@@ -93,22 +99,32 @@ def window_start(window: str | None, now: datetime) -> datetime | None:
     return now - timedelta(seconds=duration_seconds(window)) if window else None
 
 
-def predictions_dir(spec: EnvSpec, model: str) -> Path:
-    """The model's prediction log directory in this environment."""
-    try:
-        from mlctl.providers.predlog import prediction_log_dir
-    except ImportError:  # pragma: no cover - the serving package ships with mlctl
-        return spec.repo / local_root(spec) / "predictions" / spec.name / model
-    return prediction_log_dir(spec.repo, local_root(spec), spec.name, model)
+def prediction_log(spec: EnvSpec, model: str, override: Path | None = None) -> LogStore:
+    """The model's prediction log in this environment, wherever serving shipped it (the S3
+    artifacts bucket, else the local directory), or the log directory ``override``."""
+    from mlctl.providers.predlog import LocalLogStore, prediction_log_store
+
+    if override is not None:
+        return LocalLogStore(override, repo_relative(spec, override))
+    return prediction_log_store(spec, model)
 
 
 def read_prediction_log(
-    directory: Path, since: datetime | None, until: datetime | None = None
+    source: LogStore | Path, since: datetime | None, until: datetime | None = None
 ) -> pd.DataFrame:
-    """The prediction log under ``directory`` (see :mod:`mlctl.providers.predlog`)."""
+    """One row per prediction of the log ``source`` (see :mod:`mlctl.providers.predlog`)."""
     from mlctl.providers.predlog import read_predictions
 
-    return read_predictions(directory, since=since, until=until)
+    return read_predictions(source, since=since, until=until)
+
+
+def read_request_log(
+    source: LogStore | Path, since: datetime | None, until: datetime | None = None
+) -> pd.DataFrame:
+    """One row per request of the log ``source``: status and latency of each request."""
+    from mlctl.providers.predlog import read_requests
+
+    return read_requests(source, since=since, until=until)
 
 
 def read_current_file(path: Path) -> pd.DataFrame:
@@ -155,12 +171,11 @@ class Current:
 
 def log_frame(spec: EnvSpec, model: str, window: str | None, now: datetime, override: Path | None) -> Current:
     """The prediction log of ``model`` (or the directory ``override``) over ``window``."""
-    directory = override if override is not None else predictions_dir(spec, model)
+    store = prediction_log(spec, model, override)
     window = window or DEFAULT_LOG_WINDOW
     since = window_start(window, now)
-    frame = read_prediction_log(directory, since=since)
-    where = repo_relative(spec, directory)
-    return Current(frame, f"prediction log {where} (last {window}, {len(frame):,} requests)", True)
+    frame = read_prediction_log(store, since=since)
+    return Current(frame, f"prediction log {store.where} (last {window}, {len(frame):,} predictions)", True)
 
 
 def repo_relative(spec: EnvSpec, path: Path) -> str:

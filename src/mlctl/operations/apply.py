@@ -8,19 +8,20 @@ that the saved plan is still fresh (same state lineage and serial, same desired 
 data; else :class:`~mlctl.errors.StalePlanError`). The executor then checkpoints after every
 action (see :mod:`mlctl.engine.apply`). In CI (``$CI`` true) a tree with uncommitted changes
 to the desired state is refused unless ``allow_dirty``, since the recorded commit would not
-reproduce it. Failed actions do not raise: they are outcomes and error diagnostics of the
-returned :class:`~mlctl.operations.results.ApplyResult`.
+reproduce it; so is a ``local`` state backend unless ``allow_local_state`` (the runner's disk
+does not outlive the job, see :mod:`mlctl.operations.ci`). Failed actions do not raise: they
+are outcomes and error diagnostics of the returned :class:`~mlctl.operations.results.ApplyResult`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlctl.engine.events import Listener, quiet
 from mlctl.errors import MlctlError
+from mlctl.operations.ci import in_ci, require_lasting_state
 from mlctl.operations.results import ApplyResult
 from mlctl.plan.model import Plan
 from mlctl.state.document import GitInfo
@@ -40,10 +41,8 @@ class ApplyOptions:
     replace: tuple[str, ...] = ()
     refresh: bool = True
     allow_dirty: bool = False
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+    allow_local_state: bool = False
+    lock_timeout: float = 0.0  # seconds to wait for a held state lock (0: fail at once naming the holder)
 
 
 def apply(
@@ -65,8 +64,9 @@ def apply(
     from mlctl.state.document import State
 
     env = ws.env
+    require_lasting_state(ws, "apply", allowed=options.allow_local_state)
     git = git or git_info(ws.repo)
-    if git.dirty and not options.allow_dirty and _in_ci():
+    if git.dirty and not options.allow_dirty and in_ci():
         raise MlctlError(
             "refusing to apply in CI from a dirty tree: environments/ or providers/ have uncommitted "
             "changes, so the recorded commit would not reproduce what is applied (commit them, or "
@@ -75,7 +75,7 @@ def apply(
     if options.planfile is not None and (options.targets or options.replace):
         raise MlctlError("--target/--replace belong to the plan; they cannot change a saved plan")
     actor = actor or current_actor()
-    with locked(ws.backend, "apply", env):
+    with locked(ws.backend, "apply", env, timeout=options.lock_timeout):
         state = ws.backend.read()
         reality = ProviderReality(ws.spec)
         if options.planfile is not None:

@@ -29,6 +29,7 @@ class MaterializeOptions:
     views: tuple[str, ...] = ()
     end: str | None = None
     rebuild: bool = False
+    lock_timeout: float = 0.0  # seconds to wait for a held state lock (0: fail at once naming the holder)
 
 
 def _chosen(ws: Workspace, views: tuple[str, ...]) -> list[str]:
@@ -64,7 +65,7 @@ def materialize(
     config = ws.spec.config
     git = git or git_info(ws.repo)
     result = MaterializeResult(environment=ws.env)
-    with locked(ws.backend, "features materialize", ws.env):
+    with locked(ws.backend, "features materialize", ws.env, timeout=options.lock_timeout):
         state = ws.backend.read()
         reality = ProviderReality(ws.spec)
         for name in names:

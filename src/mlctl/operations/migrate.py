@@ -35,9 +35,11 @@ def source_backend(repo: Path, env: str, source: str | None) -> StateBackend:
     return LocalBackend(path if path.is_absolute() else repo / path)
 
 
-def migrate_state(ws: Workspace, source: StateBackend | str | None = None) -> MigrateResult:
+def migrate_state(
+    ws: Workspace, source: StateBackend | str | None = None, *, lock_timeout: float = 0.0
+) -> MigrateResult:
     """Copy the state of ``ws`` from ``source`` to its configured backend; see the module
-    contract."""
+    contract. ``lock_timeout``: seconds to wait for either lock while another operation holds it."""
     from mlctl.state.backend import locked
 
     env = ws.env
@@ -48,7 +50,10 @@ def migrate_state(ws: Workspace, source: StateBackend | str | None = None) -> Mi
             f"the configured backend is already {target.describe()}; change `backend` in "
             f"environments/{env}/environment.yaml first, or name the old one with --from"
         )
-    with locked(origin, "init-backend", env), locked(target, "init-backend", env):
+    with (
+        locked(origin, "init-backend", env, timeout=lock_timeout),
+        locked(target, "init-backend", env, timeout=lock_timeout),
+    ):
         state = origin.read()
         if state is None:
             raise MlctlError(f"nothing to migrate: {origin.describe()} holds no state")

@@ -7,7 +7,12 @@ retraining triggers, and clears triggers whose version is live, in one write. Wi
 released, a fired monitor with ``rollback`` rolls its model back through
 :func:`mlctl.operations.rollback` (which takes the lock again, with the monitor named as its
 holder and as the reason, and rewrites the YAML pin). Alerts run last, so their payload lists
-what the other actions did. A failed action is recorded in the result, never raised.
+what the other actions did. A failed action is recorded in the result, never raised. A model
+is rolled back at most once per run: when several of its monitors fire with ``rollback``, the
+first one's rollback stands and the others record that it did.
+In CI, monitors with actions that change state (``retrain``, ``rollback``) are refused before
+anything is read when the state is a local file, unless ``allow_local_state`` (see
+:mod:`mlctl.operations.ci`).
 """
 
 from __future__ import annotations
@@ -30,14 +35,21 @@ if TYPE_CHECKING:
 class MonitorOptions:
     """``monitors``: names (default: every monitor that is due). ``current``: current data (a
     CSV/Parquet file for drift monitors, or a prediction log directory). ``now``: the time the
-    run is for (default: now, UTC)."""
+    run is for (default: now, UTC). ``allow_local_state``: carry out retrain and rollback
+    actions in CI although the state is a local file (lost with the runner). ``commit``: an
+    auto-rollback commits the pin it rewrote, exactly as ``rollback --commit`` does."""
 
     monitors: tuple[str, ...] = ()
     current: Path | None = None
     now: datetime | None = None
+    allow_local_state: bool = False
+    commit: bool = False
+    lock_timeout: float = 0.0  # seconds to wait for a held state lock (0: fail at once naming the holder)
 
 
-def _rollback(ws: Workspace, result: MonitorResult, actor: str, git: GitInfo) -> ActionResult:
+def _rollback(
+    ws: Workspace, result: MonitorResult, actor: str, git: GitInfo, options: MonitorOptions
+) -> ActionResult:
     from mlctl.monitor.actions import rollback_outcome
     from mlctl.monitor.results import ActionResult
     from mlctl.operations.rollback import RollbackOptions, rollback
@@ -47,14 +59,23 @@ def _rollback(ws: Workspace, result: MonitorResult, actor: str, git: GitInfo) ->
         done = rollback(
             ws,
             result.model,
-            RollbackOptions(reason=reason, write_back=True),
+            RollbackOptions(
+                reason=reason,
+                write_back=True,
+                commit=options.commit,
+                allow_local_state=options.allow_local_state,
+                lock_timeout=options.lock_timeout,
+            ),
             actor=actor,
             git=git,
             operation=f"monitor {result.name}: rollback",
         )
     except MlctlError as exc:
         return ActionResult("rollback", False, str(exc))
-    return rollback_outcome(ws.env, done.from_version, done.to_version, done.written, ws.repo)
+    outcome = rollback_outcome(ws.env, done.from_version, done.to_version, done.written, ws.repo)
+    if done.commit:
+        outcome.detail += f"; committed {done.commit[:12]} (push it so the remote agrees)"
+    return outcome
 
 
 def monitor(
@@ -69,16 +90,23 @@ def monitor(
     from mlctl.gitops.git import current_actor, git_info
     from mlctl.monitor import actions
     from mlctl.monitor.evaluation import evaluate_monitors, record
+    from mlctl.monitor.results import ActionResult
+    from mlctl.operations.ci import require_lasting_state
     from mlctl.plan.triggers import sweep_cleared
     from mlctl.state.backend import locked, persist
     from mlctl.state.document import State
 
+    config = ws.spec.config.monitors
+    chosen = [config[n] for n in options.monitors if n in config] or list(config.values())
+    if any(set(m.actions) & {"retrain", "rollback"} for m in chosen):
+        require_lasting_state(
+            ws, "run monitors with retrain/rollback actions", allowed=options.allow_local_state
+        )
     actor = actor or current_actor(ws.repo)
     git = git or git_info(ws.repo)
     names = list(options.monitors)
     run, not_due = evaluate_monitors(ws, names, current=options.current, now=options.now or datetime.now(UTC))
-    config = ws.spec.config.monitors
-    with locked(ws.backend, "monitor", ws.env):
+    with locked(ws.backend, "monitor", ws.env, timeout=options.lock_timeout):
         fresh = ws.backend.read() or State(environment=ws.env)
         for result in run.results:
             if result.name in not_due:
@@ -90,9 +118,18 @@ def monitor(
             sweep_cleared(registry)
         persist(ws.backend, fresh, git=git)
 
+    rolled_back: dict[str, str] = {}  # model -> the monitor whose rollback moved it in this run
     for result in run.fired:
-        if "rollback" in config[result.name].actions:
-            result.actions.append(_rollback(ws, result, actor, git))
+        if "rollback" not in config[result.name].actions:
+            continue
+        if result.model in rolled_back:  # one breach, one step back: never two in one run
+            detail = f"already rolled back by monitor {rolled_back[result.model]} in this run"
+            result.actions.append(ActionResult("rollback", True, detail))
+            continue
+        outcome = _rollback(ws, result, actor, git, options)
+        if outcome.ok:
+            rolled_back[result.model] = result.name
+        result.actions.append(outcome)
     for result in run.fired:
         if "alert" in config[result.name].actions:
             result.actions.insert(0, actions.alert(ws.env, result))

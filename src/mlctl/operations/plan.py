@@ -1,10 +1,12 @@
 """``plan``: what apply would change in an environment, or in every environment a branch changed.
 
 Contract: read-only. A plan never takes the lock, never writes state and never runs code the
-YAML names; with ``evaluate`` it trains candidates in a scratch area (the candidate store),
-never in the state. ``refresh`` reads data fingerprints, artifacts and what is live first.
-With ``out`` the plan is saved there, bound to the state and desired state it was made from;
-``out`` is checked writable before planning so a bad path fails fast. Raises
+YAML names; with ``evaluate`` it runs the data checks (failures become blockers) and trains
+candidates in a scratch area, kept as evidence under the artifact store's ``evaluations/``
+prefix (apply never reads it), never in the state. ``refresh`` reads data fingerprints,
+artifacts and what is live first. With ``out`` the plan is saved there, bound to the state
+and desired state it was made from; ``out`` is checked writable before planning so a bad path
+fails fast. Raises
 :class:`~mlctl.errors.MlctlError` for what the user can fix (missing data, a bad pin).
 """
 

@@ -6,7 +6,8 @@ lock raises :class:`~mlctl.errors.LockError` naming the holder), reads the state
 with the lock released, rewrites the environment's YAML pin (comments kept) so git agrees and
 the next plan shows no changes, and with ``commit`` commits that one file (on ``branch``).
 Everything a user can get wrong (an unknown model, no earlier version, ``commit`` without a
-git repository or with ``write_back`` off, a malformed branch) is refused before any change.
+git repository or with ``write_back`` off, a malformed branch, a ``local`` state backend in CI
+without ``allow_local_state``: see :mod:`mlctl.operations.ci`) is refused before any change.
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ from mlctl.workspace import Workspace
 class RollbackOptions:
     """``to``: the version to restore (default: the previous production version). ``reason``
     goes to state and to the commit. ``commit`` (implied by ``branch``) commits the pin that
-    ``write_back`` rewrote."""
+    ``write_back`` rewrote. ``allow_local_state``: roll back in CI although the state is a
+    local file (lost with the runner)."""
 
     to: int | None = None
     reason: str | None = None
     write_back: bool = True
     commit: bool = False
     branch: str | None = None
+    allow_local_state: bool = False
+    lock_timeout: float = 0.0  # seconds to wait for a held state lock (0: fail at once naming the holder)
 
 
 def commit_message(
@@ -73,8 +77,10 @@ def rollback(
     from mlctl.engine.rollback import require_model
     from mlctl.engine.rollback import rollback as move_back
     from mlctl.gitops.git import commit_files, current_actor, git_info
+    from mlctl.operations.ci import require_lasting_state
     from mlctl.state.backend import locked
 
+    require_lasting_state(ws, "roll back", allowed=options.allow_local_state)
     commit = options.commit or options.branch is not None
     git = git or git_info(ws.repo)
     if commit:
@@ -86,7 +92,7 @@ def rollback(
             check_branch_name(ws.repo, options.branch)
     actor = actor or current_actor(ws.repo)
     require_model(ws, model)
-    with locked(ws.backend, operation, ws.env):
+    with locked(ws.backend, operation, ws.env, timeout=options.lock_timeout):
         done = move_back(
             ws,
             ws.backend.read(),

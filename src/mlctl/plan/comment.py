@@ -23,6 +23,7 @@ from typing import Literal
 
 from mlctl.plan.model import Plan
 from mlctl.plan.render import details_block, markdown_blocking, markdown_counts, markdown_section
+from mlctl.redaction import redact
 
 MARKER = "<!-- mlctl-plan -->"
 LIMIT = 65_000
@@ -143,7 +144,12 @@ def _sections(report: Report) -> list[tuple[list[str], list[list[str]], list[lis
 
 
 def build_comment(report: Report, *, limit: int = LIMIT, mode: Mode = "truncate") -> list[str]:
-    """The comment bodies for ``report`` (see the module contract)."""
+    """The comment bodies for ``report`` (see the module contract); every value resolved from
+    ``${VAR}`` is redacted (:func:`~mlctl.redaction.redact`), whatever line carries it."""
+    return [redact(body) for body in _bodies(report, limit=limit, mode=mode)]
+
+
+def _bodies(report: Report, *, limit: int, mode: Mode) -> list[str]:
     if limit < 2_000:
         raise ValueError("limit must leave room for the summary (>= 2000 characters)")
     summary = _overall(report)

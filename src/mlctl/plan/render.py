@@ -12,7 +12,8 @@ import re
 from typing import Any
 
 from mlctl.plan.diff import short
-from mlctl.plan.model import SYMBOLS, Plan, ResourceChange
+from mlctl.plan.model import SYMBOLS, UNKNOWN, Plan, ResourceChange
+from mlctl.redaction import redact
 
 _VERB = {
     "create": "will be created",
@@ -79,11 +80,32 @@ def _value_line(change: ResourceChange) -> list[str]:
     return lines
 
 
-def render_change(change: ResourceChange) -> list[str]:
-    """The text block of one change (headline, symbol + address, indented details)."""
+#: ANSI colours of the symbols in a terminal (Terraform's: green add, yellow change, red destroy).
+_COLOURS = {
+    "+": "32",  # green
+    "~": "33",  # yellow
+    "-": "31",  # red
+    "-/+": "31",
+    ">": "36",  # cyan
+    "x": "35",  # magenta
+}
+
+
+def paint(symbol: str, width: int = 0, *, color: bool = False) -> str:
+    """``symbol`` right-aligned to ``width``, in its ANSI colour when ``color`` (else plain)."""
+    text = f"{symbol:>{width}}"
+    code = _COLOURS.get(symbol)
+    if not color or code is None:
+        return text
+    return text.replace(symbol, f"\033[{code}m{symbol}\033[0m")
+
+
+def render_change(change: ResourceChange, *, color: bool = False) -> list[str]:
+    """The text block of one change (headline, symbol + address, indented details); with
+    ``color`` the symbol carries its ANSI colour (for a terminal only: see :func:`render_text`)."""
     action = _main_action(change)
     symbol = SYMBOLS.get(action, change.symbol)
-    lines = [f"  {_headline(change)}", f"  {symbol:>3} {action} {change.address}"]
+    lines = [f"  {_headline(change)}", f"  {paint(symbol, 3, color=color)} {action} {change.address}"]
     if action == "create" and isinstance(change.after, dict) and not change.details:
         for key, value in change.after.items():
             lines.append(f"        {key}: {short(value)}")
@@ -94,8 +116,13 @@ def render_change(change: ResourceChange) -> list[str]:
     return lines
 
 
-def render_text(plan: Plan) -> str:
-    """Terraform-style human output ending with the summary line."""
+def render_text(plan: Plan, *, color: bool = False) -> str:
+    """Terraform-style human output ending with the summary line.
+
+    ``color`` paints the symbols ``+ ~ - -/+ > x`` with ANSI colours; the caller passes it only
+    when stdout is a terminal and ``NO_COLOR`` is unset (never for files, CI logs, markdown or
+    JSON), so the default is plain text.
+    """
     out: list[str] = []
     if plan.drift:
         out.append("Objects have changed outside of mlctl")
@@ -108,7 +135,8 @@ def render_text(plan: Plan) -> str:
             after = change.after if isinstance(change.after, dict) else {}
             for key in sorted(set(before) | set(after)):
                 if before.get(key) != after.get(key):
-                    out.append(f"      ~ {key}: {short(before.get(key))} -> {short(after.get(key))}")
+                    tilde = paint("~", color=color)
+                    out.append(f"      {tilde} {key}: {short(before.get(key))} -> {short(after.get(key))}")
         out.append("")
         out.append("Applying will bring these objects back in line with the configuration.")
         out.append("")
@@ -121,19 +149,19 @@ def render_text(plan: Plan) -> str:
         out.append("Actions are indicated with the following symbols:")
         for action in SYMBOLS:
             if action in used:
-                out.append(f"  {SYMBOLS[action]:>3} {_LEGEND[action]}")
+                out.append(f"  {paint(SYMBOLS[action], 3, color=color)} {_LEGEND[action]}")
         out.append("")
         out.append(f'mlctl will perform the following actions in environment "{plan.environment}":')
         out.append("")
         for change in plan.resource_changes:
-            out.extend(render_change(change))
+            out.extend(render_change(change, color=color))
             out.append("")
     for warning in plan.warnings:
         out.append(f"Warning: {warning}")
     if plan.warnings:
         out.append("")
     out.append(plan.summary())
-    return "\n".join(out) + "\n"
+    return redact("\n".join(out) + "\n")
 
 
 _PLACEHOLDER = r"\$\{[A-Za-z_][A-Za-z0-9_]*\}"
@@ -143,7 +171,9 @@ SENSITIVE = "(sensitive)"
 
 
 def mask_text(text: str) -> str:
-    """``text`` with every value that came from ``${VAR}`` replaced by ``(sensitive)``."""
+    """``text`` with every value that came from ``${VAR}`` replaced by ``(sensitive)`` (a resolved
+    value too: :func:`~mlctl.redaction.redact` turns it into its placeholder first)."""
+    text = redact(text)
     if "${" not in text:
         return text
     return _BARE_SECRET.sub(SENSITIVE, _QUOTED_SECRET.sub(SENSITIVE, text))
@@ -156,6 +186,7 @@ def mask_value(value: Any) -> Any:
     value); comments show neither.
     """
     if isinstance(value, str):
+        value = redact(value)
         return SENSITIVE if re.search(_PLACEHOLDER, value) else value
     if isinstance(value, dict):
         return {k: mask_value(v) for k, v in value.items()}
@@ -327,19 +358,198 @@ def render_markdown(plan: Plan) -> str:
         out += block
     while out and out[-1] == "":
         out.pop()
-    return "\n".join(out) + "\n"
+    return redact("\n".join(out) + "\n")
+
+
+# -- JSON: Terraform's plan representation ---------------------------------------------------
+#
+# ``terraform show -json`` shape, so tools written for Terraform plans (OPA/conftest policies,
+# plan viewers) read mlctl plans unchanged. What Terraform has no word for lives under ``mlctl``
+# keys, which Terraform consumers ignore (its format asks them to skip unknown properties).
+# docs/plan-json.md documents every field and the action mapping below.
+
+#: The JSON plan's own version (major.minor, Terraform's rule: a new minor only adds fields).
+JSON_FORMAT_VERSION = "1.2"
+
+#: mlctl verbs that change what an address points at; Terraform calls that an update (or a
+#: create when the address had no prior value).
+_CHANGING = ("update", "promote", "archive", "deploy", "materialize", "rollback")
+
+
+def terraform_actions(change: ResourceChange) -> list[str]:
+    """Terraform's action list for one mlctl change (documented in docs/plan-json.md).
+
+    ``delete``+``create`` stay a replacement in their order; ``create`` stays ``["create"]``;
+    ``delete`` is ``["delete"]``; ``train`` creates the address's first version or moves it to a
+    new one in place (``["update"]``: earlier versions stay in the registry); ``update``,
+    ``promote``, ``archive``, ``deploy``, ``materialize`` and ``rollback`` are ``["update"]``
+    (``["create"]`` when nothing was there before); a data ``check`` alone reads
+    (``["read"]``); anything else is ``["no-op"]``.
+    """
+    actions = change.actions
+    if "delete" in actions and "create" in actions:
+        return [a for a in actions if a in ("delete", "create")]
+    if "create" in actions:
+        return ["create"]
+    if "delete" in actions:
+        return ["delete"]
+    if "train" in actions or any(a in _CHANGING for a in actions):
+        return ["create"] if change.before is None else ["update"]
+    if "check" in actions:
+        return ["read"]
+    return ["no-op"]
+
+
+def _sensitive_marks(value: Any) -> Any:
+    """Terraform's ``*_sensitive`` value: ``value``'s shape with ``true`` at each leaf that came
+    from ``${VAR}`` and non-sensitive leaves left out (``false`` when nothing is sensitive)."""
+    if isinstance(value, str):
+        return bool(re.search(_PLACEHOLDER, value))
+    if isinstance(value, dict):
+        marks = {k: _sensitive_marks(v) for k, v in value.items()}
+        return {k: m for k, m in marks.items() if m is not False and m != {} and m != []}
+    if isinstance(value, list):
+        items = [_sensitive_marks(v) for v in value]
+        return items if any(m is not False and m != {} and m != [] for m in items) else []
+    return False
+
+
+_OMIT = object()
+
+
+def _split_unknown(value: Any) -> tuple[Any, Any]:
+    """``(known part, unknown marks)`` of a value: every leaf that is ``(known after apply)`` is
+    left out of the known part and marked ``true`` in the marks (``false`` when none is)."""
+    if value == UNKNOWN:
+        return _OMIT, True
+    if isinstance(value, dict):
+        known: dict[str, Any] = {}
+        marks: dict[str, Any] = {}
+        for key, item in value.items():
+            part, mark = _split_unknown(item)
+            if part is not _OMIT:
+                known[key] = part
+            if mark is not False and mark != {}:
+                marks[key] = mark
+        return known, marks
+    return value, False
+
+
+def _after(change: ResourceChange) -> tuple[Any, dict[str, Any] | bool]:
+    """Terraform's ``after`` and ``after_unknown`` of a change: values known only after apply
+    are left out of ``after`` and marked ``true`` in ``after_unknown`` (leaf by leaf, so a
+    window whose start is known and end is not keeps its start)."""
+    after, marks = _split_unknown(change.after)
+    if after is _OMIT:
+        return None, True
+    if isinstance(after, dict):
+        marks = marks if isinstance(marks, dict) else {}
+        for key in change.after_unknown:
+            if key not in after:
+                marks.setdefault(key, True)
+        return after, marks
+    return after, {} if marks is False else marks
+
+
+def _gates(change: ResourceChange) -> dict[str, Any] | None:
+    """The gate verdict of a change, or None when no gate guards it.
+
+    ``passed``/``failed`` with per-gate ``results`` when the candidate was evaluated
+    (``plan --evaluate``, or a stored candidate that fails); ``pending`` with the ``checks``
+    apply will run when the candidate is trained at apply time.
+    """
+    after = change.after if isinstance(change.after, dict) else {}
+    evaluation = after.get("evaluation")
+    if isinstance(evaluation, dict) and isinstance(evaluation.get("gates"), list):
+        return {
+            "status": "passed" if evaluation.get("passed") else "failed",
+            "results": [
+                {k: gate.get(k) for k in ("gate", "metric", "op", "threshold", "value", "passed")}
+                for gate in evaluation["gates"]
+                if isinstance(gate, dict)
+            ],
+        }
+    for line in change.details:
+        for prefix in ("gates: ", "gated by: "):
+            if line.startswith(prefix):
+                checks = [c.strip() for c in line.removeprefix(prefix).split(",") if c.strip()]
+                status = "failed" if change.blocking else "pending"
+                return {"status": status, "checks": checks}
+    if change.blocking:
+        return {"status": "failed", "checks": []}
+    return None
+
+
+def _resource_change(change: ResourceChange) -> dict[str, Any]:
+    """One ``resource_changes[]`` (or ``resource_drift[]``) entry."""
+    mlctl: dict[str, Any] = {
+        "verbs": list(change.actions),
+        "reason": mask_text(change.reason),
+        "details": [mask_text(line) for line in change.details],
+        "blocking": [mask_text(line) for line in change.blocking],
+    }
+    gates = _gates(change)
+    if gates is not None:
+        mlctl["gates"] = gates
+    after, after_unknown = _after(change)
+    return {
+        "address": change.address,
+        "mode": "managed",
+        "type": change.type,
+        "name": change.name,
+        "provider_name": "mlctl",
+        "change": {
+            "actions": terraform_actions(change),
+            "before": mask_value(change.before),
+            "after": mask_value(after),
+            "after_unknown": after_unknown,
+            "before_sensitive": _sensitive_marks(change.before),
+            "after_sensitive": _sensitive_marks(after),
+        },
+        "mlctl": mlctl,
+    }
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
-    """The machine-readable plan (``format_version``, ``resource_changes[]`` ...)."""
-    data = plan.model_dump(mode="json")
-    data["summary"] = {k: v for k, v in plan.counts().items()}
-    data["summary_line"] = plan.summary()
-    return data
+    """The machine-readable plan in Terraform's shape (see docs/plan-json.md).
+
+    ``format_version``, ``resource_changes[]`` (``address``, ``mode``, ``type``, ``name``,
+    ``provider_name``, ``change.{actions, before, after, after_unknown, before_sensitive,
+    after_sensitive}``), ``resource_drift[]`` (changes refresh found), ``applyable`` and
+    ``errored``; mlctl's own facts (ML verbs, reasons, gate verdicts, lineage, summary) under
+    ``mlctl`` keys. Values that came from ``${VAR}`` are ``(sensitive)`` and marked ``true`` in
+    ``*_sensitive``; the placeholder never appears.
+    """
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "applyable": plan.has_changes and not plan.blocking,
+        "complete": True,
+        "errored": False,
+        "resource_changes": [_resource_change(c) for c in plan.resource_changes],
+        "resource_drift": [_resource_change(c) for c in plan.drift],
+        "mlctl": {
+            "plan_format_version": plan.format_version,
+            "mlctl_version": plan.mlctl_version,
+            "environment": plan.environment,
+            "created_at": plan.created_at,
+            "lineage": plan.lineage,
+            "serial": plan.serial,
+            "spec_digest": plan.spec_digest,
+            "data": dict(plan.data),
+            "refresh": plan.refresh,
+            "targets": list(plan.targets),
+            "replace": list(plan.replace),
+            "warnings": [mask_text(w) for w in plan.warnings],
+            "blocking": [mask_text(b) for b in plan.blocking],
+            "summary": dict(plan.counts().items()),
+            "summary_line": plan.summary(),
+        },
+    }
 
 
 def render_json(plan: Plan) -> str:
-    return json.dumps(plan_json(plan), indent=2) + "\n"
+    """:func:`plan_json` as indented JSON text."""
+    return redact(json.dumps(plan_json(plan), indent=2) + "\n")
 
 
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}

@@ -67,31 +67,108 @@ def model_config_spec(model: Model) -> dict[str, Any]:
     return spec
 
 
-def training_inputs(env: Environment, model: Model) -> tuple[dict[str, Any], list[str]]:
-    """The training spec plus the definitions of the feature views it reads, and the datasets.
+#: Installed distributions whose version changes the trained bytes (read with
+#: importlib.metadata, so a plan imports none of them).
+TOOLCHAIN = ("mlctl", "scikit-learn")
 
-    Returns ``(inputs, datasets)``: ``inputs`` is everything besides data fingerprints that
-    determines a trained version; ``datasets`` the names of the datasets whose contents do.
+
+def toolchain() -> dict[str, str | None]:
+    """The installed version of each of :data:`TOOLCHAIN` (None when not installed)."""
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for name in TOOLCHAIN:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    if versions.get("mlctl") is None:  # run from a source tree without installing
+        from mlctl import __version__
+
+        versions["mlctl"] = __version__
+    return versions
+
+
+def training_inputs(
+    env: Environment,
+    model: Model,
+    secrets: Mapping[str, str] | None = None,
+    tools: Mapping[str, str | None] | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """Everything besides data contents that determines the bytes of a trained version: the
+    one list of what a version identity covers. Returns ``(inputs, datasets)``; ``datasets``
+    are the datasets whose contents (fingerprints) the identity covers as well.
+
+    ``inputs`` holds:
+
+    - ``training``: the model's normalized training spec (estimator, params, features,
+      labels, target, task, test_size, random_state);
+    - ``views``: per feature view read: its ``source``, ``ttl``, the features used and their
+      types, and its entities' join keys with their ``value_type`` (``keys``);
+    - ``datasets``: per dataset read (labels and view sources): its ``timestamp`` (the
+      point-in-time join column), file ``format`` and the ``schema`` types of the columns
+      training reads from it (join keys, target, features used: each column is coerced on
+      its own, so the type of a column nobody reads changes no byte);
+    - ``toolchain``: the versions of mlctl and scikit-learn (``tools``, default the installed
+      ones: :func:`toolchain`).
+
+    Values that came from ``${VAR}`` (``secrets``: key path -> placeholder) appear as their
+    placeholder, as everywhere a spec is kept.
     """
+    hidden = secrets or {}
+
+    def shown(path: str, value: Any) -> Any:
+        return hidden.get(path, value)
+
     training = model.training
     views: dict[str, Any] = {}
     datasets = [training.labels]
+    columns: dict[str, set[str]] = {training.labels: {training.target}}
     for ref in training.features:
         view_name, _, feature = ref.partition(":")
         view = env.feature_views[view_name]
+        at = f"feature_views.{view_name}"
         entry = views.setdefault(
             view_name,
             {
                 "source": view.source,
-                "ttl": view.ttl,
-                "join_keys": [env.entities[e].join_key for e in view.entities],
+                "ttl": shown(f"{at}.ttl", view.ttl),
+                "keys": [
+                    {
+                        "column": shown(f"entities.{e}.join_key", env.entities[e].join_key),
+                        "value_type": shown(f"entities.{e}.value_type", env.entities[e].value_type),
+                    }
+                    for e in view.entities
+                ],
                 "features": {},
             },
         )
-        entry["features"][feature] = view.features[feature]
+        entry["features"][feature] = shown(f"{at}.features.{feature}", view.features[feature])
         if view.source not in datasets:
             datasets.append(view.source)
-    return {"training": dump(training), "views": views}, datasets
+        keys = {env.entities[e].join_key for e in view.entities}
+        columns[training.labels] |= keys
+        columns.setdefault(view.source, set()).update(keys | {feature})
+    read: dict[str, Any] = {}
+    for name in datasets:
+        dataset = env.datasets[name]
+        at = f"datasets.{name}"
+        read[name] = {
+            "timestamp": shown(f"{at}.timestamp", dataset.timestamp),
+            "schema": {
+                col: shown(f"{at}.schema.{col}", kind)
+                for col, kind in dataset.schema_.items()
+                if col in columns[name]
+            },
+            "format": shown(f"{at}.format", dataset.file_format),
+        }
+    inputs = {
+        "training": dump(training),
+        "views": views,
+        "datasets": read,
+        "toolchain": dict(toolchain() if tools is None else tools),
+    }
+    return inputs, datasets
 
 
 _SECTION = {
@@ -139,6 +216,7 @@ def desired_resources(env: Environment, secrets: Mapping[str, str] | None = None
     (``EnvSpec.placeholders``); those values are masked in every spec.
     """
     out: list[Desired] = []
+    tools = toolchain()  # once per plan, not once per model
     for name, dataset in env.datasets.items():
         out.append(Desired(f"dataset.{name}", "dataset", name, dump(dataset)))
     for name, entity in env.entities.items():
@@ -148,7 +226,7 @@ def desired_resources(env: Environment, secrets: Mapping[str, str] | None = None
         out.append(Desired(f"feature_view.{name}", "feature_view", name, dump(view), deps))
     for name, model in env.models.items():
         out.append(Desired(f"model.{name}", "model", name, model_config_spec(model)))
-        inputs, datasets = training_inputs(env, model)
+        inputs, datasets = training_inputs(env, model, secrets, tools)
         views = sorted(inputs["views"])
         deps = [f"model.{name}"] + [f"dataset.{d}" for d in datasets]
         deps += [f"feature_view.{v}" for v in views]

@@ -1,4 +1,4 @@
-"""The Kubernetes provider: endpoints as Deployment + Service (+ HPA), training as a Job.
+"""The Kubernetes provider: endpoints as Deployment + Service (+ PDB, HPA), training as a Job.
 
 Manifests are plain dicts built by pure functions (:func:`endpoint_manifests`,
 :func:`training_job_manifest`) from the environment, the provider file and the version to
@@ -10,8 +10,17 @@ the ``kubernetes`` client, reads the live Deployment's ``mlctl.dev/model-version
 (a hand edit in the cluster shows as drift in the next plan), and a rollback is a new apply of
 the previous version, i.e. a patch of the Deployment that rolls out with ``maxUnavailable: 0``.
 
-The serving container runs ``mlctl serve MODEL -e ENV`` from the image (which holds the
-repository checkout); the model URI, sha256, version and stage are in its environment
+Deploy means serving: after applying, :meth:`K8sServing.deploy` waits (up to the provider's
+``rollout_timeout``) until the Deployment controller has seen the new spec
+(``observedGeneration``) and every replica is updated and available. A rollout that fails
+(a pod in CrashLoopBackOff or ImagePullBackOff, a ReplicaFailure, readiness failing at the
+deadline) restores the Deployment's previous spec and raises :class:`RolloutFailed` naming the
+pod and its reason: the executor records a failed action, the endpoint's state keeps the
+previous version, and the next plan proposes the deploy again. (The serving processes follow
+the stage in state; the stage itself is the executor's and rollback's business, not this one's.)
+
+The serving container runs ``mlctl serve MODEL -e ENV`` from the image (ENTRYPOINT ``mlctl``,
+the repository at its WORKDIR); the model URI, sha256, version and stage are in its environment
 (``MLCTL_MODEL_*``) and labels, so a changed version is a changed pod template and a rolling
 update. State and artifacts are read from the environment's S3 backend and artifact store.
 """
@@ -45,6 +54,7 @@ __all__ = [
     "K8sServing",
     "K8sTraining",
     "KubeClient",
+    "RolloutFailed",
     "endpoint_manifests",
     "job_name",
     "to_yaml",
@@ -59,7 +69,23 @@ _PATHS: dict[str, tuple[str, str]] = {
     "Service": ("/api/v1", "services"),
     "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
     "Job": ("/apis/batch/v1", "jobs"),
+    "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets"),
+    "Pod": ("/api/v1", "pods"),
 }
+
+#: Seconds between two reads of a rollout's progress.
+ROLLOUT_POLL_SECONDS = 2.0
+#: Container waiting reasons that mean the new pods will not become ready by waiting longer.
+FATAL_WAITING = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
 
 
 class KubeClient:
@@ -75,6 +101,9 @@ class KubeClient:
         if self._api is None:
             import os
 
+            from mlctl.extras import require
+
+            require("kubernetes", "k8s")  # the mlctl[k8s] extra; one line naming it when absent
             from kubernetes import config
             from kubernetes.config.config_exception import ConfigException
 
@@ -150,6 +179,28 @@ class KubeClient:
             raise _api_error(exc, f"read {kind} {namespace}/{name}") from None
         return result
 
+    def list_objects(self, kind: str, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        """Objects of ``kind`` in ``namespace`` carrying all of ``labels`` (the selector is
+        also applied here, so a server that ignores ``labelSelector`` gives the same answer)."""
+        from urllib.parse import quote
+
+        from kubernetes.client.exceptions import ApiException
+
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        url = f"{self._url(kind, namespace)}?labelSelector={quote(selector)}"
+        try:
+            result = self._call("GET", url) or {}
+        except ApiException as exc:
+            if exc.status == 404:
+                return []
+            raise _api_error(exc, f"list {kind} in {namespace}") from None
+        items: list[dict[str, Any]] = result.get("items") or []
+        return [
+            item
+            for item in items
+            if all(((item.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in labels.items())
+        ]
+
     def delete(self, kind: str, namespace: str, name: str) -> bool:
         """Delete an object; False when it was already gone."""
         from kubernetes.client.exceptions import ApiException
@@ -177,6 +228,70 @@ def _api_error(exc: Any, what: str) -> MlctlError:
     return MlctlError(f"cannot {what}: {status} {reason} {message}".rstrip() + hint.get(status, ""))
 
 
+class RolloutFailed(MlctlError):
+    """A Deployment's rollout failed or did not finish in time; the message says why."""
+
+
+def rollout_progress(deployment: dict[str, Any]) -> tuple[bool, str]:
+    """(done, what is awaited or what failed) of a Deployment's rollout, read as
+    ``kubectl rollout status`` reads it. Raises :class:`RolloutFailed` for a rollout the
+    controller itself gave up on (ProgressDeadlineExceeded, ReplicaFailure)."""
+    meta = deployment.get("metadata") or {}
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    for condition in status.get("conditions") or []:
+        kind, reason = condition.get("type"), condition.get("reason")
+        failing = (kind == "Progressing" and reason == "ProgressDeadlineExceeded") or (
+            kind == "ReplicaFailure" and condition.get("status") == "True"
+        )
+        if failing:
+            raise RolloutFailed(f"{reason or kind}: {condition.get('message') or 'no message'}")
+    generation = meta.get("generation")
+    observed = status.get("observedGeneration")
+    if generation is not None and (observed is None or observed < generation):
+        return False, "the new spec is not yet observed by the Deployment controller"
+    wanted = spec.get("replicas", 1)
+    updated = status.get("updatedReplicas") or 0
+    total = status.get("replicas") or 0
+    available = status.get("availableReplicas") or 0
+    if updated < wanted:
+        return False, f"{updated} of {wanted} replicas updated"
+    if total > updated:
+        return False, f"{total - updated} old replica(s) pending termination"
+    if available < updated:
+        return False, f"{available} of {updated} updated replicas available"
+    return True, f"{available} of {wanted} replicas updated and available"
+
+
+def pod_problem(pods: list[dict[str, Any]], *, final: bool) -> str | None:
+    """Why the new version's pods are not serving, or None: a container waiting for a reason
+    in :data:`FATAL_WAITING` (always); with ``final`` (the deadline passed) also any other
+    waiting reason, an unschedulable pod, or a running pod whose readiness probe fails."""
+    found: list[str] = []
+    for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("name", "")):
+        name = (pod.get("metadata") or {}).get("name", "?")
+        status = pod.get("status") or {}
+        for container in status.get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            reason = waiting.get("reason")
+            if reason and (reason in FATAL_WAITING or final):
+                last = (container.get("lastState") or {}).get("terminated") or {}
+                detail = waiting.get("message") or ""
+                if last:
+                    detail = f"last exit code {last.get('exitCode')} ({last.get('reason', 'terminated')})"
+                found.append(f"pod {name}: {reason}" + (f" ({detail})" if detail else ""))
+            elif final and (container.get("state") or {}).get("running") and not container.get("ready"):
+                found.append(f"pod {name}: running but not ready (readiness probe failing)")
+        if final and not found:
+            for condition in status.get("conditions") or []:
+                if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                    message = condition.get("message") or ""
+                    found.append(f"pod {name}: {condition.get('reason', 'not scheduled')} {message}".rstrip())
+        if found:
+            return found[0]
+    return None
+
+
 class K8sServing:
     """A serving provider backed by a cluster (``providers/<name>.yaml: {type: k8s, ...}``)."""
 
@@ -196,15 +311,27 @@ class K8sServing:
         )
 
     def deploy(self, endpoint: str, model: str, version: int, artifact: Artifact) -> dict[str, Any]:
-        """Apply the endpoint's objects; an HPA left from an earlier ``autoscale`` is removed."""
+        """Apply the endpoint's objects (an HPA or PDB no longer rendered is removed) and wait
+        for the rollout (see the module doc). Raises :class:`RolloutFailed` after restoring the
+        Deployment's previous spec when the new version does not come up."""
         import hashlib
 
         manifests = self.manifests(endpoint, version, artifact)
+        rollout = "not applied by mlctl"
         if self.config.apply:
+            namespace = self.config.namespace
+            previous = self.client.get("Deployment", namespace, endpoint)
             for manifest in manifests:
                 self.client.apply(manifest)
-            if not any(m["kind"] == "HorizontalPodAutoscaler" for m in manifests):
-                self.client.delete("HorizontalPodAutoscaler", self.config.namespace, endpoint)
+            for kind in ("PodDisruptionBudget", "HorizontalPodAutoscaler"):
+                if not any(m["kind"] == kind for m in manifests):
+                    self.client.delete(kind, namespace, endpoint)
+            rollout = "not awaited (rollout_timeout: 0)"
+            if self.config.rollout_timeout > 0:
+                try:
+                    rollout = self.wait_rollout(endpoint, manifests[0], version)
+                except RolloutFailed as exc:
+                    raise self._restore(endpoint, previous, version, exc) from None
         rendered = to_yaml(manifests)
         return {
             "model": model,
@@ -216,15 +343,86 @@ class K8sServing:
             "namespace": self.config.namespace,
             "deployment": endpoint,
             "objects": [f"{m['kind']}/{m['metadata']['name']}" for m in manifests],
+            "rollout": rollout,
             "manifest_sha256": hashlib.sha256(rendered.encode()).hexdigest(),
             # What the next plan diffs the newly rendered manifests against.
             "manifests": rendered,
         }
 
+    def wait_rollout(
+        self,
+        endpoint: str,
+        deployment: dict[str, Any],
+        version: int,
+        *,
+        sleep: Callable[[float], None] | None = None,
+    ) -> str:
+        """Poll the Deployment until its rollout is complete (returns a one-line summary) or
+        fails, or ``rollout_timeout`` passes (:class:`RolloutFailed` with the pods' reason)."""
+        import time
+
+        pause = sleep or time.sleep
+        namespace = self.config.namespace
+        template_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        pod_labels = {
+            key: template_labels[key]
+            for key in ("app.kubernetes.io/instance", VERSION_LABEL)
+            if key in template_labels
+        }
+        timeout = self.config.rollout_timeout
+        deadline = time.monotonic() + timeout
+        where = f"Deployment {namespace}/{endpoint}"
+        while True:
+            live = self.client.get("Deployment", namespace, endpoint)
+            if live is None:
+                raise RolloutFailed(f"{where} disappeared during its rollout")
+            try:
+                done, progress = rollout_progress(live)
+            except RolloutFailed as exc:
+                pods = self.client.list_objects("Pod", namespace, pod_labels)
+                why = pod_problem(pods, final=True)
+                raise RolloutFailed(f"{exc}" + (f"; {why}" if why else "")) from None
+            if done:
+                return f"complete: {progress}"
+            late = time.monotonic() > deadline
+            why = pod_problem(self.client.list_objects("Pod", namespace, pod_labels), final=late)
+            if why:
+                raise RolloutFailed(why)
+            if late:
+                raise RolloutFailed(f"not finished in {timeout}s ({progress})")
+            pause(ROLLOUT_POLL_SECONDS)
+
+    def _restore(
+        self, endpoint: str, previous: dict[str, Any] | None, version: int, exc: RolloutFailed
+    ) -> RolloutFailed:
+        """Put the Deployment's spec from before the failed apply back (its old pods kept
+        serving under ``maxUnavailable: 0``); the error to raise, saying what now serves."""
+        where = f"rollout of v{version} to {self.config.namespace}/{endpoint} failed: {exc}"
+        if previous is None:
+            return RolloutFailed(f"{where}; nothing served before, the Deployment is left as applied")
+        meta = previous.get("metadata") or {}
+        restored = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": meta.get("name", endpoint),
+                "namespace": meta.get("namespace", self.config.namespace),
+                "labels": meta.get("labels") or {},
+                "annotations": {
+                    k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith("mlctl.dev/")
+                },
+            },
+            "spec": previous.get("spec") or {},
+        }
+        self.client.apply(restored)
+        before = (meta.get("labels") or {}).get(VERSION_LABEL)
+        kept = f"v{before}" if before else "the previous version"
+        return RolloutFailed(f"{where}; the Deployment is back at {kept} (its old pods kept running)")
+
     def undeploy(self, endpoint: str) -> None:
         if not self.config.apply:
             return
-        for kind in ("HorizontalPodAutoscaler", "Service", "Deployment"):
+        for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "Service", "Deployment"):
             self.client.delete(kind, self.config.namespace, endpoint)
 
     def live(self, endpoint: str) -> dict[str, Any] | None:
@@ -258,9 +456,16 @@ class K8sTraining:
         self.config = config
         self.client = client or KubeClient(config.context)
 
-    def submit(self, model: str, *, identity: str, result_uri: str) -> dict[str, Any]:
+    def submit(
+        self, model: str, *, identity: str, result_uri: str, result_key: str | None = None
+    ) -> dict[str, Any]:
         manifest = training_job_manifest(
-            self.spec.name, model, self.config, identity=identity, result_uri=result_uri
+            self.spec.name,
+            model,
+            self.config,
+            identity=identity,
+            result_uri=result_uri,
+            result_key=result_key,
         )
         return self.client.apply(manifest)
 

@@ -1,11 +1,23 @@
 """Pure rendering of the Kubernetes manifests mlctl manages (no client, no I/O).
 
-:func:`endpoint_manifests` (Deployment, Service, HPA) and :func:`training_job_manifest` (a
-training Job) build plain dicts from the environment, the provider file and the version to
-serve: no timestamps, no random names, keys always in the same order, so the same inputs give
-byte-identical YAML (:func:`to_yaml`). The planner imports this module to diff what was last
-applied against what would be applied now; :mod:`mlctl.providers.k8s` applies them. Nothing
-here imports the ``kubernetes`` client.
+:func:`endpoint_manifests` (Deployment, Service, PodDisruptionBudget, HPA) and
+:func:`training_job_manifest` (a training Job) build plain dicts from the environment, the
+provider file and the version to serve: no timestamps, no random names, keys always in the
+same order, so the same inputs give byte-identical YAML (:func:`to_yaml`). The planner imports
+this module to diff what was last applied against what would be applied now;
+:mod:`mlctl.providers.k8s` applies them. Nothing here imports the ``kubernetes`` client.
+
+Contract with the image (``Dockerfile``): its ENTRYPOINT is ``mlctl`` and its WORKDIR the
+repository (``/repo``); containers set no ``command``, only ``args`` (an mlctl command line,
+e.g. ``serve MODEL -e ENV ...``), which the kubelet appends to the ENTRYPOINT in place of CMD.
+``tests/test_image_commands.py`` runs every rendered command line through the real CLI.
+
+Every pod passes Pod Security "restricted" (``tests/test_pod_security.py``): non-root
+(the image's uid 10001), no privilege escalation, all capabilities dropped, seccomp
+RuntimeDefault, a read-only root filesystem, no service-account token. What mlctl writes
+goes to two emptyDirs: ``/tmp`` (temporary files, crash logs, the Prometheus multiprocess
+directory of ``serve --workers N``) and ``/repo/.mlctl`` (the artifact and data caches, run
+files, a local prediction log).
 """
 
 from __future__ import annotations
@@ -20,8 +32,17 @@ VERSION_LABEL = "mlctl.dev/model-version"
 MODEL_LABEL = "mlctl.dev/model"
 ENV_LABEL = "mlctl.dev/environment"
 STAGE_LABEL = "mlctl.dev/stage"
+APP_VERSION_LABEL = "app.kubernetes.io/version"
 PORT = 8080
 DEFAULT_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
+#: The image's WORKDIR: the repository the commands run in (``mlctl -C`` defaults to it).
+REPO_DIR = "/repo"
+#: The image's non-root user and group (``useradd --uid 10001`` in the Dockerfile).
+RUN_AS = 10001
+#: Writable directories on a read-only root filesystem: (volume name, mount path).
+WRITABLE_DIRS = (("tmp", "/tmp"), ("mlctl-data", f"{REPO_DIR}/.mlctl"))
+#: The Secret key holding the serving token when the provider names ``token_secret``.
+TOKEN_KEY = "token"
 
 
 def _labels(env: str, endpoint: str) -> dict[str, str]:
@@ -37,6 +58,54 @@ def _resources(provider: K8sProvider) -> dict[str, dict[str, str]]:
     return {kind: dict(sorted(values.items())) for kind, values in sorted(resources.items())}
 
 
+def _container_security() -> dict[str, Any]:
+    """The container half of Pod Security "restricted" plus a read-only root filesystem."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _pod_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _pod_spec(container: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A restricted pod around ``container``: writable emptyDirs mounted, no API token."""
+    container["securityContext"] = _container_security()
+    container["volumeMounts"] = [{"name": name, "mountPath": path} for name, path in WRITABLE_DIRS]
+    return {
+        **extra,
+        "automountServiceAccountToken": False,
+        "securityContext": _pod_security(),
+        "containers": [container],
+        "volumes": [{"name": name, "emptyDir": {}} for name, _ in WRITABLE_DIRS],
+    }
+
+
+def serve_args(env: str, endpoint: Endpoint, provider: K8sProvider, port: int) -> list[str]:
+    """The serving container's mlctl command line (after the image's ``mlctl`` ENTRYPOINT).
+
+    A pod binds 0.0.0.0, which ``mlctl serve`` refuses without a token: with
+    ``token_secret`` the token comes from that Secret (env ``MLCTL_SERVE_TOKEN``), without it
+    the command says ``--insecure`` so the choice is visible in the manifest."""
+    args = ["serve", endpoint.model, "-e", env, "--stage", endpoint.stage, "--host", "0.0.0.0"]
+    args += ["--port", str(port)]
+    if provider.token_secret is None:
+        args.append("--insecure")
+    return args
+
+
 def endpoint_manifests(
     env: str,
     name: str,
@@ -46,8 +115,9 @@ def endpoint_manifests(
     version: int | str,
     artifact: Artifact,
 ) -> list[dict[str, Any]]:
-    """Deployment, Service and (with ``autoscale``) HPA serving ``endpoint.model`` ``version``
-    (a string only for the plan's preview of a version not numbered yet)."""
+    """Deployment, Service, a PodDisruptionBudget (more than one replica) and, with
+    ``autoscale``, an HPA serving ``endpoint.model`` ``version`` (a string only for the plan's
+    preview of a version not numbered yet)."""
     selector = _labels(env, name)
     common = {
         **selector,
@@ -57,34 +127,39 @@ def endpoint_manifests(
         MODEL_LABEL: endpoint.model,
         STAGE_LABEL: endpoint.stage,
     }
-    versioned = {**common, VERSION_LABEL: str(version)}
+    versioned = {**common, APP_VERSION_LABEL: str(version), VERSION_LABEL: str(version)}
     annotations = {"mlctl.dev/artifact-sha256": artifact.sha256, "mlctl.dev/artifact-uri": artifact.uri}
     port = endpoint.port or PORT
+    # Prometheus scrape annotations rather than a ServiceMonitor: they need no CRD (applying
+    # a ServiceMonitor fails where the Prometheus Operator is not installed).
+    pod_annotations = {
+        **annotations,
+        "prometheus.io/path": "/metrics",
+        "prometheus.io/port": str(port),
+        "prometheus.io/scrape": "true",
+    }
+    env_vars: list[dict[str, Any]] = [
+        {"name": "MLCTL_ENVIRONMENT", "value": env},
+        {"name": "MLCTL_ENDPOINT", "value": name},
+        {"name": "MLCTL_MODEL", "value": endpoint.model},
+        {"name": "MLCTL_MODEL_STAGE", "value": endpoint.stage},
+        {"name": "MLCTL_MODEL_VERSION", "value": str(version)},
+        {"name": "MLCTL_MODEL_URI", "value": artifact.uri},
+        {"name": "MLCTL_MODEL_SHA256", "value": artifact.sha256},
+    ]
+    if provider.token_secret is not None:
+        env_vars.append(
+            {
+                "name": "MLCTL_SERVE_TOKEN",
+                "valueFrom": {"secretKeyRef": {"name": provider.token_secret, "key": TOKEN_KEY}},
+            }
+        )
     container = {
         "name": "model-server",
         "image": provider.image,
         "imagePullPolicy": "IfNotPresent",
-        "args": [
-            "serve",
-            endpoint.model,
-            "-e",
-            env,
-            "--stage",
-            endpoint.stage,
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(port),
-        ],
-        "env": [
-            {"name": "MLCTL_ENVIRONMENT", "value": env},
-            {"name": "MLCTL_ENDPOINT", "value": name},
-            {"name": "MLCTL_MODEL", "value": endpoint.model},
-            {"name": "MLCTL_MODEL_STAGE", "value": endpoint.stage},
-            {"name": "MLCTL_MODEL_VERSION", "value": str(version)},
-            {"name": "MLCTL_MODEL_URI", "value": artifact.uri},
-            {"name": "MLCTL_MODEL_SHA256", "value": artifact.sha256},
-        ],
+        "args": serve_args(env, endpoint, provider, port),
+        "env": env_vars,
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
         "readinessProbe": {
             "httpGet": {"path": "/ready", "port": "http"},
@@ -99,11 +174,6 @@ def endpoint_manifests(
             "failureThreshold": 3,
         },
         "resources": _resources(provider),
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "runAsNonRoot": True,
-            "readOnlyRootFilesystem": False,
-        },
     }
     deployment_spec: dict[str, Any] = {}
     if endpoint.autoscale is None:
@@ -114,8 +184,8 @@ def endpoint_manifests(
             "selector": {"matchLabels": selector},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
-                "metadata": {"labels": versioned, "annotations": annotations},
-                "spec": {"containers": [container], "terminationGracePeriodSeconds": 30},
+                "metadata": {"labels": versioned, "annotations": pod_annotations},
+                "spec": _pod_spec(container, terminationGracePeriodSeconds=30),
             },
         }
     )
@@ -141,6 +211,17 @@ def endpoint_manifests(
         },
     }
     out = [deployment, service]
+    least = endpoint.autoscale.min_replicas if endpoint.autoscale is not None else endpoint.replicas
+    if least > 1:
+        # A node drain may take one replica at a time, never the whole endpoint.
+        out.append(
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": {"name": name, "namespace": provider.namespace, "labels": common},
+                "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}},
+            }
+        )
     if endpoint.autoscale is not None:
         scale = endpoint.autoscale
         out.append(
@@ -183,11 +264,13 @@ def training_job_manifest(
     *,
     identity: str,
     result_uri: str,
+    result_key: str | None = None,
 ) -> dict[str, Any]:
     """A Job that trains ``model``'s current spec in ``env`` once (no retries: a failed run
     is reported, not repeated). It runs the hidden ``mlctl train-job`` in the image, which
     stores the artifact (and the run's files) in the environment's S3 artifact store and
-    writes its candidate record to ``result_uri``, where apply picks it up."""
+    writes its candidate record to ``result_uri``, where apply picks it up. ``result_key``
+    (apply's one-time key, env ``MLCTL_RESULT_KEY``) is what the Job seals its record with."""
     name = job_name(model, identity)
     labels = {
         "app.kubernetes.io/name": "mlctl-training",
@@ -195,6 +278,19 @@ def training_job_manifest(
         "app.kubernetes.io/managed-by": "mlctl",
         ENV_LABEL: env,
         MODEL_LABEL: model,
+    }
+    container = {
+        "name": "train",
+        "image": provider.image,
+        "imagePullPolicy": "IfNotPresent",
+        "args": ["train-job", model, "-e", env, "--identity", identity, "--result", result_uri],
+        "env": [
+            {"name": "MLCTL_ENVIRONMENT", "value": env},
+            {"name": "MLCTL_MODEL", "value": model},
+            {"name": "MLCTL_VERSION_IDENTITY", "value": identity},
+            *([{"name": "MLCTL_RESULT_KEY", "value": result_key}] if result_key else []),
+        ],
+        "resources": _resources(provider),
     }
     return {
         "apiVersion": "batch/v1",
@@ -210,32 +306,7 @@ def training_job_manifest(
             "ttlSecondsAfterFinished": 86400,
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [
-                        {
-                            "name": "train",
-                            "image": provider.image,
-                            "imagePullPolicy": "IfNotPresent",
-                            "args": [
-                                "train-job",
-                                model,
-                                "-e",
-                                env,
-                                "--identity",
-                                identity,
-                                "--result",
-                                result_uri,
-                            ],
-                            "env": [
-                                {"name": "MLCTL_ENVIRONMENT", "value": env},
-                                {"name": "MLCTL_MODEL", "value": model},
-                                {"name": "MLCTL_VERSION_IDENTITY", "value": identity},
-                            ],
-                            "resources": _resources(provider),
-                        }
-                    ],
-                },
+                "spec": _pod_spec(container, restartPolicy="Never"),
             },
         },
     }

@@ -33,6 +33,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -71,40 +72,52 @@ class LoadedModel:
     fast_path_note: str | None = None
     sha256: str = ""
 
-    @property
+    # Read on every request: computed once per loaded version (the signature never changes).
+    @cached_property
     def features(self) -> list[str]:
         return [i["name"] for i in self.signature["inputs"]]
 
-    @property
+    @cached_property
     def input_types(self) -> dict[str, str]:
         return {i["name"]: i["type"] for i in self.signature["inputs"]}
 
-    @property
+    @cached_property
     def entity_keys(self) -> list[str]:
         return list(self.signature.get("entity_keys") or [])
 
-    @property
+    @cached_property
     def classes(self) -> list[Any]:
         return list(self.signature.get("classes") or [])
 
-    @property
+    @cached_property
     def task(self) -> str:
         return str(self.signature.get("task") or "classification")
+
+    @cached_property
+    def _levels(self) -> list[tuple[str, float]]:
+        return sorted(self.risk_levels.items(), key=lambda kv: -kv[1])
 
     def risk_level(self, probability: float | None) -> str | None:
         """The highest-threshold level whose threshold ``probability`` reaches; else "low"."""
         if probability is None or not self.risk_levels:
             return None
-        for level, threshold in sorted(self.risk_levels.items(), key=lambda kv: -kv[1]):
+        for level, threshold in self._levels:
             if probability >= threshold:
                 return level
         return "low"
 
 
 def signature_for(spec: EnvSpec, model: str, record: ModelVersion, pipeline: Any) -> dict[str, Any]:
-    """The version's stored signature, or one rebuilt from the pipeline and the spec."""
+    """The version's stored signature (its run's files restored from the artifact store when
+    it was trained on another machine), or one rebuilt from the pipeline and the spec."""
     if record.run_id:
         path = runs_root(spec) / record.run_id / "artifacts" / "signature.json"
+        if not path.is_file():  # a pod, a fresh runner: the run's files live in the store
+            from mlctl.providers import artifact_store
+            from mlctl.providers.runfiles import restore_run
+
+            with contextlib.suppress(MlctlError, OSError):
+                restore_run(artifact_store(spec), runs_root(spec), model, record.run_id)
         try:
             signature = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(signature, dict) and isinstance(signature.get("inputs"), list):
@@ -284,7 +297,7 @@ class StateFollower:
         stage: str = "production",
         *,
         poll_interval: float = 0.2,
-        remote_interval: float = 5.0,
+        remote_interval: float = 2.0,  # a rollback reaches every replica within 5 s (issue 12)
         cache_size: int = 3,
         on_swap: Callable[[LoadedModel | None, LoadedModel | None], None] | None = None,
     ) -> None:

@@ -1,16 +1,23 @@
-"""The guard in front of every route: bearer token, body size limit, request metrics.
+"""The guard in front of every route: bearer token, body size limit, request metrics and log.
 
 Contract: :class:`Guard` is pure ASGI middleware. When a token is set, every path but
 :data:`OPEN_PATHS` needs ``Authorization: Bearer <token>`` (compared in constant time) or
 answers 401. A body above ``max_body_bytes`` answers 413: at once when ``Content-Length``
 says so, else as soon as the bytes read pass the limit (the body is never read in full).
 Every HTTP request is counted in the service's metrics by route (unknown paths as
-``other``), status and duration.
+``other``), status and duration. Every request to a prediction route (:data:`LOGGED_PATHS`)
+gets a request id (``scope["mlctl.request_id"]``) and, whatever its status (401, 413, 422,
+503, 500 included), exactly one record in the prediction log, written here when the answer
+is sent: its own latency and status, and the predictions the route left in
+``scope["mlctl.log"]`` as ``(version, [prediction items])``. ``POST`` to a path in
+``service.fast_routes`` goes to that handler directly (the same endpoint and error handlers
+as the router's, without the router's dispatch); everything else to the app.
 """
 
 from __future__ import annotations
 
 import hmac
+import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -20,6 +27,7 @@ from mlctl.serving.responses import error_response
 if TYPE_CHECKING:
     from mlctl.serving.service import Service
 
+LOGGED_PATHS = frozenset({"/predict", "/predict/batch"})
 OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 Scope = MutableMapping[str, Any]
@@ -41,10 +49,13 @@ class Guard:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        scope["mlctl.started"] = started
         path = scope["path"]
         status_holder = [500]
         service = self.service
+        logged = path in LOGGED_PATHS
+        if logged:
+            scope["mlctl.request_id"] = os.urandom(16).hex()
+            arrived = time.time()
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -63,14 +74,18 @@ class Guard:
             if length is not None and length > limit:
                 await error_response(413, f"request body exceeds {limit} bytes")(scope, receive, send_wrapper)
                 return
-            await self.app(scope, _limited(receive, limit), send_wrapper)
+            fast = service.fast_routes.get(path) if scope.get("method") == "POST" else None
+            await (fast or self.app)(scope, _limited(receive, limit), send_wrapper)
         except _TooLarge:
             await error_response(413, f"request body exceeds {service.settings.max_body_bytes} bytes")(
                 scope, receive, send_wrapper
             )
         finally:
+            seconds = time.perf_counter() - started
             route = path if path in service.routes else "other"
-            service.metrics.observe_request(route, status_holder[0], time.perf_counter() - started)
+            service.metrics.observe_request(route, status_holder[0], seconds)
+            if logged and service.writer is not None:
+                service.log_request(scope, path, status_holder[0], arrived, seconds)
 
 
 class _TooLarge(Exception):

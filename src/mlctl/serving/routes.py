@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from mlctl.serving.follower import LoadedModel
 from mlctl.serving.openapi import predict_openapi
@@ -38,7 +38,7 @@ def add_routes(app: FastAPI, service: Service) -> None:
         errors = list(exc.errors())
         try:
             return json_response({"detail": errors}, 422)
-        except ValueError:  # NaN/Infinity echoed back as input: drop what JSON cannot hold
+        except (ValueError, RecursionError):  # NaN/Infinity or deep nesting echoed back as input
             return json_response(
                 {"detail": [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in errors]}, 422
             )
@@ -61,9 +61,15 @@ def add_routes(app: FastAPI, service: Service) -> None:
         return loaded
 
     async def body_of(request: Request) -> Any:
-        raw = await request.body()
+        return decode(await request.body())
+
+    def decode(raw: bytes) -> Any:
         try:
             return json.loads(raw)
+        except RecursionError:
+            raise RequestValidationError(
+                [{"type": "json_invalid", "loc": ["body"], "msg": "JSON nested too deeply", "input": None}]
+            ) from None
         except (ValueError, UnicodeDecodeError) as error:
             raise RequestValidationError(
                 [
@@ -78,17 +84,18 @@ def add_routes(app: FastAPI, service: Service) -> None:
 
     @app.post("/predict", openapi_extra=predict_openapi(service, batch=False), response_model=None)
     async def predict(request: Request) -> Response:
-        started = request.scope.get("mlctl.started", time.perf_counter())
-        data = await body_of(request)
+        raw = await request.body()
         loaded = live()
-        item = service.parse(loaded, data, ("body",))
+        try:  # JSON decoding and validation in one pass (pydantic-core), the common case
+            item = service.request_model(loaded).__pydantic_validator__.validate_json(raw)
+        except ValidationError:  # anything wrong: the slow path builds the exact 422
+            item = service.parse(loaded, decode(raw), ("body",))
         rows, entities = service.rows(loaded, [item], ("body",))
         results = service.predict(loaded, rows)
-        return json_response(service.answer(loaded, rows, entities, results, started)[0])
+        return json_response(service.answer(loaded, rows, entities, results, request.scope)[0])
 
     @app.post("/predict/batch", openapi_extra=predict_openapi(service, batch=True), response_model=None)
     async def predict_batch(request: Request) -> Response:
-        started = request.scope.get("mlctl.started", time.perf_counter())
         data = await body_of(request)
         loaded = live()
         if not isinstance(data, list):
@@ -120,8 +127,24 @@ def add_routes(app: FastAPI, service: Service) -> None:
             results = await asyncio.to_thread(service.predict, loaded, rows)
         else:
             results = service.predict(loaded, rows)
-        answers = service.answer(loaded, rows, entities, results, started)
+        answers = service.answer(loaded, rows, entities, results, request.scope)
         return json_response({"predictions": answers, "model": loaded.name, "version": loaded.version})
+
+    async def fast_predict(scope: Any, receive: Any, send: Any) -> None:
+        """``POST /predict`` without the router's dispatch (the guard calls it): the same
+        endpoint, the same answers to its failures; anything else raised is a 500 as before."""
+        request = Request(scope, receive)
+        try:
+            response = await predict(request)
+        except RequestValidationError as exc:
+            response = await _invalid(request, exc)
+        except Unprocessable as exc:
+            response = await _unprocessable(request, exc)
+        except Unavailable as exc:
+            response = await _unavailable(request, exc)
+        await response(scope, receive, send)
+
+    service.fast_routes["/predict"] = fast_predict
 
     @app.get("/health")
     async def health() -> Response:
@@ -155,8 +178,7 @@ def add_routes(app: FastAPI, service: Service) -> None:
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        if service.writer is not None:
-            service.metrics.log_dropped.set(service.writer.dropped)
+        service.sync_log_metrics()
         from prometheus_client import CONTENT_TYPE_LATEST
 
         return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)

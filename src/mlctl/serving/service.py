@@ -6,9 +6,11 @@ the heartbeat file. Requests read the live :class:`~mlctl.serving.follower.Loade
 and pass it to every step (:meth:`Service.parse`, :meth:`Service.rows`,
 :meth:`Service.predict`, :meth:`Service.answer`), so a swap never mixes two versions in one
 answer. Bad input raises ``RequestValidationError`` or
-:class:`~mlctl.serving.responses.Unprocessable` (422), never a 500. Every prediction is
-queued to the prediction log (:mod:`mlctl.providers.predlog`) without I/O on the request
-path. :meth:`Service.lifespan` starts and stops the follower, the log writer and the heartbeat.
+:class:`~mlctl.serving.responses.Unprocessable` (422), never a 500. Every request to a
+prediction route is queued to the prediction log (:mod:`mlctl.providers.predlog`, shipped
+to the environment's artifact store) as one record, by :meth:`Service.log_request`, without
+I/O on the request path. :meth:`Service.lifespan` starts and stops the follower, the log
+writer and the heartbeat.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import logging
 import math
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from mlctl.providers.predlog import PredictionLogWriter, prediction_log_dir
+from mlctl.providers.predlog import PredictionLogWriter, prediction_log_store
 from mlctl.serving.follower import LoadedModel, StateFollower
 from mlctl.serving.metrics import Metrics
 from mlctl.serving.online_fill import OnlineFeatures
@@ -63,11 +64,13 @@ class Service:
         self.root = local_root(spec)
         self.writer: PredictionLogWriter | None = None
         if settings.log_predictions:
-            directory = prediction_log_dir(spec.repo, self.root, spec.name, settings.model)
-            self.writer = PredictionLogWriter(directory, flush_interval=settings.flush_interval)
+            store = prediction_log_store(spec, settings.model)
+            self.writer = PredictionLogWriter(store, flush_interval=settings.flush_interval)
         self.online = OnlineFeatures(spec.repo, spec.name)
         self.request_models: dict[str, type[BaseModel]] = {}
         self.app: FastAPI | None = None
+        #: POST handlers the guard calls directly, past FastAPI's router (see routes.py).
+        self.fast_routes: dict[str, Any] = {}
         self.started_at = datetime.now(UTC).isoformat()
         self._heartbeat_task: asyncio.Task[None] | None = None
 
@@ -76,7 +79,7 @@ class Service:
     def _swapped(self, old: LoadedModel | None, new: LoadedModel | None) -> None:
         if old is not None:
             self.metrics.swaps.inc()
-        self.metrics.set_model(_info(new) if new else None)
+        self.metrics.set_model(_info(new) if new else None, new.signature if new else None)
         if new is not None:
             self.request_model(new)
         if self.app is not None:
@@ -126,8 +129,13 @@ class Service:
         while True:
             await asyncio.sleep(5.0)
             self.write_heartbeat()
-            if self.writer is not None:
-                self.metrics.log_dropped.set(self.writer.dropped)
+            self.sync_log_metrics()
+
+    def sync_log_metrics(self) -> None:
+        """Bring the prediction log counters of the metrics up to the writer's totals."""
+        writer = self.writer
+        if writer is not None:
+            self.metrics.sync_log(writer.written, writer.dropped, writer.errors)
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
@@ -152,6 +160,11 @@ class Service:
             self.follower.stop()
             if self.writer is not None:
                 await asyncio.to_thread(self.writer.close)
+                self.sync_log_metrics()
+            if self.metrics.multiprocess:
+                from prometheus_client import multiprocess
+
+                multiprocess.mark_process_dead(os.getpid())
             if self.settings.heartbeat:
                 with contextlib.suppress(OSError):
                     self.heartbeat_path().unlink(missing_ok=True)
@@ -242,16 +255,21 @@ class Service:
         rows: list[list[Any]],
         entities: list[dict[str, Any]],
         results: list[tuple[Any, float | None]],
-        started: float,
+        scope: dict[str, Any] | Any,
     ) -> list[dict[str, Any]]:
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        ts = datetime.now(UTC).isoformat()
+        """The response body of each row; records the predictions for the request's log
+        record (``scope["mlctl.log"]``, written by the guard) and the metrics."""
+        request_id = scope.get("mlctl.request_id") or os.urandom(16).hex()
         out = []
+        items: list[dict[str, Any]] = []
         features = loaded.features
+        keys = loaded.entity_keys
         binary = len(loaded.classes) == 2
+        classification = loaded.task == "classification"
+        observe = self.metrics.prediction_observer(loaded.name, loaded.version)
+        logging = self.writer is not None
         for row, entity, (prediction, probability) in zip(rows, entities, results, strict=True):
-            request_id = uuid.uuid4().hex
-            body: dict[str, Any] = dict.fromkeys(loaded.entity_keys)
+            body: dict[str, Any] = dict.fromkeys(keys)
             body.update(entity)
             body["prediction"] = prediction
             body["probability"] = probability
@@ -260,31 +278,47 @@ class Service:
             body["version"] = loaded.version
             body["request_id"] = request_id
             out.append(body)
-            self.metrics.observe_prediction(
-                loaded.name,
-                loaded.version,
-                str(prediction) if loaded.task == "classification" else None,
-                probability
-                if probability is not None
-                else (prediction if loaded.task != "classification" else None),
-            )
-            if self.writer is not None:
-                self.writer.log(
+            if classification:
+                observe(str(prediction), probability)
+            else:
+                observe(None, prediction)
+            if logging:
+                items.append(
                     {
-                        "ts": ts,
-                        "request_id": request_id,
-                        "endpoint": self.endpoint,
-                        "model": loaded.name,
-                        "version": loaded.version,
                         "entity": entity,
                         "inputs": _jsonable_inputs(features, row),
                         "prediction": prediction,
                         "probability": probability,
-                        "latency_ms": round(latency_ms, 4),
-                        "status": 200,
                     }
                 )
+        scope["mlctl.log"] = (loaded.version, items)
         return out
+
+    def log_request(self, scope: Any, route: str, status: int, arrived: float, seconds: float) -> None:
+        """Queue the request's one log record (see :mod:`mlctl.providers.predlog`)."""
+        writer = self.writer
+        if writer is None:
+            return
+        logged = scope.get("mlctl.log")
+        if logged is None:
+            current = self.follower.current
+            version, items = (current.version if current is not None else None), []
+        else:
+            version, items = logged
+        writer.log(
+            {
+                "ts": arrived,
+                "request_id": scope.get("mlctl.request_id"),
+                "endpoint": self.endpoint,
+                "model": self.settings.model,
+                "version": version,
+                "route": route,
+                "status": status,
+                "latency_ms": round(seconds * 1000.0, 4),
+                "rows": len(items),
+                "predictions": items,
+            }
+        )
 
 
 def _jsonable_inputs(features: list[str], row: list[Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Contract: plain validated data (pydantic), no I/O. :func:`settings_from_environ` reads the
 variables from the mapping it is given (``MLCTL_SERVE_REPO``, ``_ENV``, ``_MODEL``, ``_STAGE``,
-``_ENDPOINT``, ``_TOKEN``, ``_MAX_BODY_BYTES``, ``_LOG_PREDICTIONS``, ``_HOST``, ``_PORT``);
+``_ENDPOINT``, ``_TOKEN``, ``_MAX_BODY_BYTES``, ``_LOG_PREDICTIONS``, ``_LOG_FLUSH_SECONDS``,
+``_HOST``, ``_PORT``);
 ``MLCTL_SERVE_ENV`` and ``MLCTL_SERVE_MODEL`` are required and their absence raises
 ``RuntimeError`` (a server misconfiguration, not a user's mlctl command).
 """
@@ -31,7 +32,7 @@ class ServingSettings(BaseModel):
     max_batch: int = DEFAULT_MAX_BATCH
     poll_interval: float = 0.2
     log_predictions: bool = True
-    flush_interval: float = 0.5
+    flush_interval: float = 2.0
     heartbeat: bool = True
     host: str | None = None
     port: int | None = None
@@ -53,6 +54,7 @@ def settings_from_environ(environ: Mapping[str, str]) -> ServingSettings:
         token=environ.get("MLCTL_SERVE_TOKEN") or None,
         max_body_bytes=int(environ.get("MLCTL_SERVE_MAX_BODY_BYTES", DEFAULT_MAX_BODY)),
         log_predictions=environ.get("MLCTL_SERVE_LOG_PREDICTIONS", "1") not in ("0", "false", "no"),
+        flush_interval=float(environ.get("MLCTL_SERVE_LOG_FLUSH_SECONDS") or 2.0),
         host=environ.get("MLCTL_SERVE_HOST") or None,
         port=int(environ["MLCTL_SERVE_PORT"]) if environ.get("MLCTL_SERVE_PORT") else None,
     )

@@ -3,7 +3,9 @@
 Contract: an :class:`EnvSpec` is only ever built by :func:`~mlctl.spec.loader.load_environment`
 and is immutable. ``config`` holds resolved ``${VAR}`` values; the key paths of those values are
 in ``secret_paths`` and their text before interpolation in ``placeholders``, so anything shown to
-a user or hashed (plans, state, comments) can use :meth:`EnvSpec.display` instead of the value.
+a user or hashed (plans, state, comments) can use :meth:`EnvSpec.display` instead of the value;
+``secrets`` holds every resolved value with its placeholder, and :meth:`EnvSpec.redact` shows
+any text with those values replaced (the same step the CLI applies to everything it prints).
 :class:`SourceMap` maps dotted key paths (``models.churn-predictor.training.features.0``) to
 ``(repo-relative file, 1-based line)``. Provider files are addressed as
 ``provider:<stem>.<key>`` (:data:`PROVIDER_PREFIX`), so they never collide with the
@@ -17,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlctl.redaction import Secrets
 from mlctl.spec.models import Environment
 from mlctl.spec.names import not_defined
 
@@ -79,6 +82,8 @@ class EnvSpec:
     digest: str
     placeholders: Mapping[str, str] = field(default_factory=dict)
     """Secret key path -> its text before interpolation (``"${DB_URL}"``): show that instead."""
+    secrets: Secrets = field(default_factory=Secrets)
+    """Every value resolved from ``${VAR}`` (whole field values and each variable's value)."""
 
     def locate(self, path: str) -> tuple[str | None, int | None]:
         """(repo-relative file, 1-based line) of the nearest defined node for a dotted path."""
@@ -95,4 +100,8 @@ class EnvSpec:
 
     def display(self, path: str, value: object) -> str:
         """``value`` as it may be shown to a user: the placeholder when ``path`` is a secret."""
-        return self.placeholders.get(path, str(value))
+        return self.placeholders.get(path, self.secrets.redact(str(value)))
+
+    def redact(self, text: str) -> str:
+        """``text`` with every value resolved from ``${VAR}`` shown as its placeholder."""
+        return self.secrets.redact(text)

@@ -13,10 +13,21 @@ interpolation (:mod:`~mlctl.spec.yamlreader`), merging the files
 (:mod:`~mlctl.spec.merge`), the schema's errors (:mod:`~mlctl.spec.pydantic_errors`) and
 the cross-reference rules (:mod:`~mlctl.spec.validate`). This module orders them and computes
 the digest, which hashes each secret's placeholder text, never the resolved value.
+
+Untrusted input (docs/security.md, "Untrusted input"): a file that is a symbolic link, and an
+environment folder that resolves outside the repository, are refused; ``${VAR}`` is refused
+where it would choose where mlctl sends a request (:data:`ADDRESS_KEYS` of the backend and of
+provider files, and ``s3://`` dataset paths), because a pull request could otherwise send a
+secret of the CI runner to a server of its choosing; every diagnostic shows a resolved value as
+its placeholder; and the returned spec's ``providers`` hold only the provider files the
+environment uses (its roles and endpoints), so an unused ``providers/*.yaml`` (which the same
+pull request can add) widens nothing: not the buckets datasets may be read from, not the
+endpoints mlctl talks to.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -28,16 +39,24 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from mlctl.errors import ConfigError, Diagnostic, NotFoundError
+from mlctl.redaction import Secrets
 from mlctl.spec.envspec import PROVIDER_PREFIX, EnvSpec, SourceMap
 from mlctl.spec.merge import merge_files, read_providers
 from mlctl.spec.models import NAME_PATTERN, Environment, ProviderFile
 from mlctl.spec.names import did_you_mean
 from mlctl.spec.pydantic_errors import translate
 from mlctl.spec.validate import validate
-from mlctl.spec.yamlreader import YamlReader, is_yaml, relative
+from mlctl.spec.yamlreader import YamlReader, inside_repository, is_yaml, relative
 
 if TYPE_CHECKING:
     from mlctl.spec.envspec import ProviderType
+
+ADDRESS_KEYS = ("endpoint_url", "bucket", "key", "prefix")
+"""Keys of the backend and provider files that may not hold ``${VAR}``: they decide where
+requests go (a server, a bucket, an object), and a value from the runner's environment there
+would be sent to whatever server the pull request names."""
+ROLES = ("artifacts", "serving", "training", "online")
+"""The provider roles of ``environment.yaml``'s ``providers`` section."""
 
 
 def list_environments(repo: Path) -> list[str]:
@@ -59,19 +78,30 @@ def load_environment(repo: Path, env: str, *, environ: Mapping[str, str] | None 
         raise NotFoundError(
             f"environment '{env}' not found (known: {listing})" + (f"; {hint}" if hint else "")
         )
+    env_rel = relative(repo, env_dir)
+    if env_dir.is_symlink() or not inside_repository(repo, env_dir):
+        raise ConfigError(
+            [
+                Diagnostic(
+                    "is a symbolic link; an environment must be a folder of regular files",
+                    file=env_rel,
+                    hint="replace the link with the folder it points to",
+                )
+            ]
+        )
     files = sorted(
         (p for p in env_dir.iterdir() if is_yaml(p)),
         key=lambda p: p.name,
     )
-    env_rel = relative(repo, env_dir)
     if not files:
         raise ConfigError([Diagnostic(f"no *.yaml files in {env_rel}/", file=env_rel)])
 
     reader = YamlReader(repo, os.environ if environ is None else environ)
     merged = merge_files(reader, files)
     provider_data = read_providers(reader)
+    _refuse_addresses(reader, merged, provider_data)
     if reader.diagnostics:
-        raise ConfigError(_sorted(reader.diagnostics))
+        raise ConfigError(_sorted(reader.diagnostics, reader.secrets))
 
     backend = merged.get("backend")
     if isinstance(backend, dict) and backend.get("type", "local") == "local":
@@ -95,24 +125,61 @@ def load_environment(repo: Path, env: str, *, environ: Mapping[str, str] | None 
             found = translate(error, {"provider": data}, prefix, sources, reader.placeholders)
             reader.diagnostics.extend(found)
     if reader.diagnostics or config is None:
-        raise ConfigError(_sorted(reader.diagnostics))
+        raise ConfigError(_sorted(reader.diagnostics, reader.secrets))
 
-    secrets = frozenset(reader.placeholders)
+    used = used_providers(config)
     spec = EnvSpec(
         name=env,
         repo=repo,
         config=config,
-        providers=providers,
+        providers={stem: p for stem, p in providers.items() if stem in used},
         sources=sources,
-        secret_paths=secrets,
+        secret_paths=frozenset(reader.placeholders),
         files=tuple(sorted([*files, *reader.provider_files])),
         digest=_digest(merged, provider_data, reader.placeholders),
         placeholders=dict(reader.placeholders),
+        secrets=reader.secrets,
     )
-    problems = validate(spec)
+    problems = validate(spec, all_providers=providers)
     if problems:
-        raise ConfigError(_sorted(problems))
+        raise ConfigError(_sorted(problems, reader.secrets))
     return spec
+
+
+def used_providers(config: Environment) -> set[str]:
+    """Names of the provider files an environment uses: its roles and its endpoints'."""
+    names = {getattr(config.providers, role) for role in ROLES}
+    names.update(endpoint.provider for endpoint in config.endpoints.values())
+    return names
+
+
+def _refuse_addresses(reader: YamlReader, merged: dict[str, Any], providers: Mapping[str, Any]) -> None:
+    """One diagnostic per ``${VAR}`` that would choose where a request goes (see ADDRESS_KEYS)."""
+    refused = {f"backend.{key}": ("the backend", key) for key in ADDRESS_KEYS}
+    for stem in providers:
+        for key in ADDRESS_KEYS:
+            refused[f"{PROVIDER_PREFIX}{stem}.{key}"] = (f"providers/{stem}.yaml", key)
+    for path, text in list(reader.placeholders.items()):
+        head, _, key = path.rpartition(".")
+        if path in refused:
+            where, key = refused[path]
+            reader.error(
+                path,
+                f"${{VAR}} is not allowed in {key} of {where}: it decides where mlctl sends "
+                "requests, and a pull request could send a runner's secret to its own server",
+                "write the value itself"
+                + ("; for a server per machine set AWS_ENDPOINT_URL_S3" if key == "endpoint_url" else ""),
+            )
+        elif head.startswith("datasets.") and key == "path" and head.count(".") == 1:
+            dataset = merged.get("datasets", {}).get(head.split(".", 1)[1])
+            value = dataset.get("path") if isinstance(dataset, dict) else None
+            if text.lstrip().startswith("s3://") or (isinstance(value, str) and value.startswith("s3://")):
+                reader.error(
+                    path,
+                    "${VAR} is not allowed in an s3:// dataset path: the bucket and key decide "
+                    "where mlctl sends requests",
+                    "write the bucket and key themselves",
+                )
 
 
 def _digest(merged: dict[str, Any], providers: Mapping[str, Any], placeholders: Mapping[str, str]) -> str:
@@ -150,5 +217,14 @@ def _replaced(node: Any, parts: list[str], text: str) -> Any:
     return node
 
 
-def _sorted(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    return sorted(diagnostics, key=lambda d: (d.file or "", d.line or 0, d.path, d.summary))
+def _sorted(diagnostics: list[Diagnostic], secrets: Secrets) -> list[Diagnostic]:
+    """Sorted by file and line, every resolved ``${VAR}`` value shown as its placeholder."""
+    shown = [
+        dataclasses.replace(
+            d,
+            summary=secrets.redact(d.summary),
+            hint=secrets.redact(d.hint) if d.hint else d.hint,
+        )
+        for d in diagnostics
+    ]
+    return sorted(shown, key=lambda d: (d.file or "", d.line or 0, d.path, d.summary))

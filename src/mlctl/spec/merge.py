@@ -5,9 +5,10 @@ Contract: :func:`merge_files` reads each file (in the order given) with one
 section (:data:`NAME_SECTIONS`) each name may be defined in one file only, in an object
 section (:data:`OBJECT_SECTIONS`) each key may; any other top-level key may appear once. A
 name, key or section defined twice is a diagnostic naming both ``file:line`` places, and the
-first definition wins. :func:`read_providers` reads ``providers/*.yaml`` by file stem, each
-under the key path ``provider:<stem>``. Problems go to the reader's ``diagnostics``; nothing
-here raises for bad input or validates against the schema.
+first definition wins; a name or object section that is not a mapping (a list, a number) is a
+diagnostic at that file's line and is left out of the merge. :func:`read_providers` reads
+``providers/*.yaml`` by file stem, each under the key path ``provider:<stem>``. Problems go to
+the reader's ``diagnostics``; nothing here raises for bad input or validates against the schema.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from mlctl.errors import Diagnostic
 from mlctl.spec.envspec import PROVIDER_PREFIX
-from mlctl.spec.yamlreader import YamlReader, is_yaml
+from mlctl.spec.yamlreader import YamlReader, inside_repository, is_yaml
 
 NAME_SECTIONS = ("datasets", "entities", "feature_views", "models", "endpoints", "monitors")
 """Top-level sections that map names to objects; names are merged across files."""
@@ -41,11 +42,20 @@ def merge_files(reader: YamlReader, files: list[Path]) -> dict[str, Any]:
             if section in NAME_SECTIONS or section in OBJECT_SECTIONS:
                 if value is None:
                     value = {}
-                if isinstance(value, dict):
-                    target = merged.setdefault(section, {})
-                    if isinstance(target, dict):
-                        _merge_section(reader, section, value, target, owner)
-                        continue
+                if not isinstance(value, dict):
+                    what = "names" if section in NAME_SECTIONS else "keys"
+                    reader.diagnostics.append(
+                        Diagnostic(
+                            f"'{section}' must be a mapping of {what} (got {_kind(value)})",
+                            section,
+                            reader.file,
+                            line,
+                        )
+                    )
+                    continue
+                owner.setdefault(section, (reader.file, line))
+                _merge_section(reader, section, value, merged.setdefault(section, {}), owner)
+                continue
             if section in merged:
                 first_file, first_line = owner[section]
                 reader.diagnostics.append(
@@ -63,6 +73,11 @@ def merge_files(reader: YamlReader, files: list[Path]) -> dict[str, Any]:
     return merged
 
 
+def _kind(value: Any) -> str:
+    names = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
+
+
 def _merge_section(
     reader: YamlReader,
     section: str,
@@ -75,7 +90,7 @@ def _merge_section(
         noun = "entity"
     for name, item in value.items():
         path = f"{section}.{name}"
-        _, line = reader.sources[path]
+        _, line = reader.sources.get(path) or reader.sources.get(section) or (reader.file, 1)
         if name in target:
             first_file, first_line = owner[path]
             what = f"key '{section}.{name}'" if section in OBJECT_SECTIONS else f"{noun} '{name}'"
@@ -97,6 +112,14 @@ def read_providers(reader: YamlReader) -> dict[str, Any]:
     """Every ``providers/*.yaml`` as plain data, by file stem (None for an empty file)."""
     folder = reader.repo / "providers"
     if not folder.is_dir():
+        return {}
+    if folder.is_symlink() or not inside_repository(reader.repo, folder):
+        reader.diagnostics.append(
+            Diagnostic(
+                "is a symbolic link; provider files must be regular files in the repository",
+                file="providers",
+            )
+        )
         return {}
     result: dict[str, Any] = {}
     seen: dict[str, str] = {}

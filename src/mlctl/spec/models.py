@@ -8,6 +8,7 @@ Importing this module is cheap: no pandas, scikit-learn or croniter.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -20,22 +21,32 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 ColumnType = Literal["string", "int", "float", "bool", "datetime", "category"]
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 
-_DURATION = re.compile(r"^(\d+)(s|m|h|d|w)$")
+_DURATION = re.compile(r"^([0-9]+)(s|m|h|d|w)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION_SECONDS = 100 * 365 * 86400
+"""The longest duration (ttl, window) a spec may give: 100 years. Every use site (datetime,
+pandas and int64 nanosecond arithmetic) holds it without overflow; nothing needs more."""
 
 
 def duration_seconds(text: str) -> int:
-    """Seconds in a duration such as ``30m``, ``12h``, ``1d`` or ``2w``; ``ValueError`` if malformed."""
+    """Seconds in a duration such as ``30m``, ``12h``, ``1d`` or ``2w``; ``ValueError`` if malformed
+    or longer than :data:`MAX_DURATION_SECONDS` (100 years)."""
     match = _DURATION.match(text.strip())
-    if not match or int(match.group(1)) <= 0:
-        raise ValueError(f"'{text}' is not a duration like 30m, 12h, 1d or 2w")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    if not match or int(match.group(1)[:20]) <= 0:
+        raise ValueError(f"'{shown}' is not a duration like 30m, 12h, 1d or 2w")
+    digits = match.group(1).lstrip("0")
+    seconds = int(digits[:20]) * _UNIT_SECONDS[match.group(2)]
+    if len(digits) > 20 or seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"'{shown}' is longer than 100 years (36500d), the longest duration allowed")
+    return seconds
 
 
 class Strict(BaseModel):
-    """Base for every schema node: unknown keys are errors."""
+    """Base for every schema node: unknown keys are errors; a float is finite (``.nan`` and
+    ``.inf`` are refused: a NaN bound compares false with everything, so it would pass)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class Backend(Strict):
@@ -170,7 +181,9 @@ class Training(Strict):
     @classmethod
     def _params_are_plain(cls, value: dict[str, Any]) -> dict[str, Any]:
         def plain(item: Any) -> bool:
-            if isinstance(item, (str, int, float, bool)) or item is None:
+            if isinstance(item, float):
+                return math.isfinite(item)
+            if isinstance(item, (str, int, bool)) or item is None:
                 return True
             if isinstance(item, list):
                 return all(plain(i) for i in item)
@@ -180,7 +193,10 @@ class Training(Strict):
 
         for key, item in value.items():
             if not plain(item):
-                raise ValueError(f"param '{key}' must be a plain value")
+                raise ValueError(
+                    f"param '{key}' must be a plain value (text, a finite number, true/false, "
+                    "or lists and mappings of them)"
+                )
         return value
 
     @property
@@ -363,6 +379,18 @@ class K8sProvider(Strict):
         True,
         description="false: apply records versions but never calls the cluster; Argo CD or Flux "
         "apply the manifests `mlctl render` writes",
+    )
+    rollout_timeout: Annotated[int, Field(ge=0)] = Field(
+        300,
+        description="seconds deploy waits for a rollout to finish (all replicas updated and "
+        "available); a failed or late rollout is a failed action and the previous version stays "
+        "live; 0: do not wait",
+    )
+    token_secret: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",  # a Kubernetes object name
+        description="name of a Secret whose key `token` serving requires as a Bearer token "
+        "(env MLCTL_SERVE_TOKEN); unset: the Deployment passes `serve --insecure`",
     )
 
 

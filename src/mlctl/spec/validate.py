@@ -6,23 +6,30 @@ already passed the pydantic schema and returns every problem it finds as a locat
 resolve paths (symlinks included) and never imports code named by the YAML: estimators are
 looked up in :data:`~mlctl.spec.estimators.ALLOWED_ESTIMATORS` by name. Version pins are
 not checked here (they need the state; plan checks them).
+
+A value that came from ``${VAR}`` is shown as its placeholder in every message (the message
+names the placeholder, and :meth:`_Validator.error` redacts whatever else slips in). Dataset
+paths may not name places that hold credentials or mlctl's own records (:meth:`_Validator.refused`):
+``.git/`` anywhere, the state directory ``state/`` and the environment's state file, the root of
+every local provider; an ``s3://`` dataset must be in a bucket the environment uses (its s3
+artifacts provider or its s3 backend), outside the backend's state key and the artifact prefix.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from mlctl.errors import Diagnostic
 from mlctl.spec.estimators import ALLOWED_ESTIMATORS, estimator_params
-from mlctl.spec.models import DriftMonitor, PerformanceMonitor, ServingMonitor
+from mlctl.spec.models import DriftMonitor, LocalProvider, PerformanceMonitor, S3Provider, ServingMonitor
 from mlctl.spec.names import did_you_mean
 
 if TYPE_CHECKING:
-    from mlctl.spec.envspec import EnvSpec
+    from mlctl.spec.envspec import EnvSpec, ProviderType
 
 PREDICTIONS = "predictions"
 """Reserved ``current`` of a drift monitor: the endpoint's prediction log."""
@@ -40,24 +47,36 @@ _ROLES = {
     "online": {"local", "redis"},
 }
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+STATE_DIRECTORY = "state"
+"""Where local state files live by convention (``state/<env>.json``): never a dataset."""
+DEFAULT_ROOT = ".mlctl"
+"""The local provider's default root (artifacts, runs, caches): never a dataset."""
 
 
-def validate(spec: EnvSpec) -> list[Diagnostic]:
-    """Every cross-reference, path, task, stage and schedule problem of ``spec``."""
-    return _Validator(spec).run()
+def validate(spec: EnvSpec, *, all_providers: Mapping[str, ProviderType] | None = None) -> list[Diagnostic]:
+    """Every cross-reference, path, task, stage and schedule problem of ``spec``.
+
+    ``all_providers`` are every ``providers/*.yaml`` (the spec holds only those it uses): the
+    roots of all local providers are refused as dataset paths, since another environment may
+    use one.
+    """
+    return _Validator(spec, all_providers).run()
 
 
 class _Validator:
-    def __init__(self, spec: EnvSpec):
+    def __init__(self, spec: EnvSpec, all_providers: Mapping[str, ProviderType] | None = None):
         self.spec = spec
         self.config = spec.config
         self.diagnostics: list[Diagnostic] = []
         self.repo_real = spec.repo.resolve()
         self._dirs: dict[str, Path] = {}
+        self.all_providers = dict(spec.providers if all_providers is None else all_providers)
+        self._places: list[tuple[tuple[str, ...], str, bool]] | None = None
 
     def error(self, path: str, summary: str, hint: str | None = None) -> None:
         file, line = self.spec.locate(path)
-        self.diagnostics.append(Diagnostic(summary, path, file, line, hint))
+        redact = self.spec.redact
+        self.diagnostics.append(Diagnostic(redact(summary), path, file, line, redact(hint) if hint else hint))
 
     def ref(self, path: str, what: str, name: str, known: Collection[str]) -> bool:
         """Report ``name`` unless it is in ``known``; True when it is."""
@@ -67,7 +86,7 @@ class _Validator:
         hint = did_you_mean(name, names)
         if hint is None:
             hint = f"defined: {', '.join(sorted(names))}" if names else f"no {what}s are defined"
-        self.error(path, f"unknown {what} '{name}'", hint)
+        self.error(path, f"unknown {what} '{self.show(path, name)}'", hint)
         return False
 
     def run(self) -> list[Diagnostic]:
@@ -86,12 +105,16 @@ class _Validator:
         backend = self.config.backend
         if backend.type == "local" and backend.path is not None:
             self.local_path("backend.path", backend.path)
+            if self.is_git(backend.path):
+                self.error("backend.path", "the state file may not be inside .git/")
 
     def providers(self) -> None:
         for stem, provider in self.spec.providers.items():
             path = f"provider:{stem}"
             if provider.type == "local":
                 self.local_path(f"{path}.root", provider.root)
+                if self.is_git(provider.root):
+                    self.error(f"{path}.root", "a provider root may not be inside .git/")
             elif provider.type == "s3" and not provider.bucket.strip():
                 self.error(f"{path}.bucket", "bucket must not be empty")
         refs = self.config.providers
@@ -123,9 +146,10 @@ class _Validator:
             if not columns:
                 continue
             if dataset.timestamp and dataset.timestamp not in columns:
+                shown = self.show(f"{base}.timestamp", dataset.timestamp)
                 self.error(
                     f"{base}.timestamp",
-                    f"timestamp column '{dataset.timestamp}' is not in the dataset's schema",
+                    f"timestamp column '{shown}' is not in the dataset's schema",
                     did_you_mean(dataset.timestamp, columns),
                 )
             for column in dataset.checks.columns:
@@ -179,9 +203,10 @@ class _Validator:
             task = ALLOWED_ESTIMATORS.get(training.estimator)
             if task is None:
                 hint = did_you_mean(training.estimator, ALLOWED_ESTIMATORS)
+                shown = self.show(f"{base}.training.estimator", training.estimator)
                 self.error(
                     f"{base}.training.estimator",
-                    f"estimator '{training.estimator}' is not allowed",
+                    f"estimator '{shown}' is not allowed",
                     hint or "allowed: " + ", ".join(sorted(ALLOWED_ESTIMATORS)),
                 )
             else:
@@ -208,7 +233,8 @@ class _Validator:
                         hint or f"its features: {', '.join(view.features)}",
                     )
                 if feature == training.target:
-                    self.error(path, f"the target '{training.target}' is also used as a feature")
+                    shown = self.show(f"{base}.training.target", training.target)
+                    self.error(path, f"the target '{shown}' is also used as a feature")
                 for entity_name in view.entities:
                     entity = config.entities.get(entity_name)
                     if entity and entity.join_key not in join_keys:
@@ -242,7 +268,8 @@ class _Validator:
         if target not in columns:
             self.error(
                 f"{base}.training.target",
-                f"target '{target}' is not in the schema of labels dataset '{labels}'",
+                f"target '{self.show(f'{base}.training.target', target)}' is not in the schema of "
+                f"labels dataset '{labels}'",
                 did_you_mean(target, columns),
             )
         for key in join_keys:
@@ -341,51 +368,89 @@ class _Validator:
         if not is_valid_cron(expression):
             self.error(
                 path,
-                f"invalid cron expression '{expression}'",
+                f"invalid cron expression '{self.show(path, expression)}'",
                 "five fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * 1'",
             )
 
     def data_path(self, path: str, value: str) -> None:
-        """A dataset path: repository-relative and inside it, or ``s3://bucket/key``."""
+        """A dataset path: repository-relative and inside it, or ``s3://bucket/key`` in a bucket
+        the environment uses; never a place that holds credentials or mlctl's own records."""
         if value.startswith("s3://"):
             bucket, _, key = value[5:].partition("/")
             if not bucket or not key.strip("/"):
                 self.error(path, f"'{self.show(path, value)}' needs a bucket and a key")
+                return
+            self.s3_data_path(path, value, bucket, key)
             return
-        self.local_path(path, value)
+        if self.local_path(path, value):
+            self.refused(path, value)
 
-    def local_path(self, path: str, value: str) -> None:
-        """A path that must stay inside the repository once resolved (symlinks included)."""
+    def s3_data_path(self, path: str, value: str, bucket: str, key: str) -> None:
+        """Only buckets of the providers the environment uses (and of its s3 backend)."""
+        shown = self.show(path, value)
+        backend = self.config.backend
+        allowed: dict[str, list[tuple[str, str]]] = {}  # bucket -> [(key prefix, what it holds)]
+        for name, provider in self.spec.providers.items():
+            if isinstance(provider, S3Provider):
+                prefix = provider.prefix.strip("/")
+                places = allowed.setdefault(provider.bucket, [])
+                if prefix:
+                    places.append((prefix + "/", f"the artifact prefix of provider '{name}'"))
+        if backend.type == "s3" and backend.bucket and backend.key:
+            places = allowed.setdefault(backend.bucket, [])
+            places.append((backend.key, "the state backend's key"))
+        if bucket not in allowed:
+            names = ", ".join(sorted(allowed)) or "none"
+            self.error(
+                path,
+                f"dataset '{shown}' is in bucket '{bucket}', which this environment does not use",
+                f"buckets it may read: {names} (the buckets of the s3 providers its roles name "
+                "and of its s3 backend)",
+            )
+            return
+        for prefix, what in allowed[bucket]:
+            if key == prefix or key.startswith(prefix.rstrip("/") + "/") or key.startswith(prefix + "."):
+                self.error(path, f"dataset '{shown}' is inside {what}, which is not data")
+                return
+
+    def local_path(self, path: str, value: str) -> bool:
+        """A path that must stay inside the repository once resolved (symlinks included);
+        True when it does."""
         shown = self.show(path, value)
         if not value.strip():
             self.error(path, "path must not be empty")
-            return
+            return False
         if _URL.match(value):
             self.error(
                 path,
                 f"unsupported location '{shown}'",
                 "use a path relative to the repository or s3://bucket/key",
             )
-            return
-        if "\\" in value:
-            self.error(path, f"path '{shown}' contains a backslash", "use forward slashes")
-            return
+            return False
+        if "\\" in value or "\0" in value:
+            self.error(path, f"path '{shown}' contains a backslash or NUL", "use forward slashes")
+            return False
+        if len(value) > 1024 or any(len(part) > 255 for part in value.split("/")):
+            self.error(path, f"path '{shown[:60]}...' is too long", "at most 1024 characters, 255 per name")
+            return False
         if PurePosixPath(value).is_absolute():
             self.error(
                 path,
                 f"absolute path '{shown}' is not allowed",
                 "use a path relative to the repository root",
             )
-            return
+            return False
         if not self.inside(value):
             self.error(
                 path,
                 f"path '{shown}' escapes the repository",
                 "keep data inside the repository or use s3://",
             )
+            return False
+        return True
 
-    def inside(self, value: str) -> bool:
-        """Whether ``value`` resolves inside the repository; parent folders are cached."""
+    def resolved(self, value: str) -> Path:
+        """Where repository-relative ``value`` points (symlinks followed); parents are cached."""
         parent, _, name = value.rpartition("/")
         real = self._dirs.get(parent)
         if real is None:
@@ -393,10 +458,70 @@ class _Validator:
         target = real / name
         if name in ("", ".", "..") or target.is_symlink():
             target = target.resolve()
-        return target.is_relative_to(self.repo_real)
+        return target
+
+    def inside(self, value: str) -> bool:
+        """Whether ``value`` resolves inside the repository."""
+        try:
+            return self.resolved(value).is_relative_to(self.repo_real)
+        except (OSError, RuntimeError, ValueError):  # a symlink loop, a name too long
+            return False
+
+    def parts(self, value: str) -> tuple[str, ...]:
+        """The resolved repository-relative parts of ``value``, case-folded (for comparisons)."""
+        try:
+            relative = self.resolved(value).relative_to(self.repo_real)
+        except (OSError, RuntimeError, ValueError):
+            return ()
+        return tuple(part.casefold() for part in relative.parts)
+
+    def is_git(self, value: str) -> bool:
+        return ".git" in self.parts(value)
+
+    def places(self) -> list[tuple[tuple[str, ...], str, bool]]:
+        """(resolved parts, what it is, whole folder) of every place a dataset may not read."""
+        if self._places is None:
+            found: list[tuple[tuple[str, ...], str, bool]] = [
+                ((STATE_DIRECTORY,), f"the state directory {STATE_DIRECTORY}/", True)
+            ]
+            roots = {DEFAULT_ROOT: "the local artifact root"}
+            for name, provider in sorted(self.all_providers.items()):
+                if isinstance(provider, LocalProvider) and provider.root.strip():
+                    roots[provider.root] = f"the root of provider '{name}'"
+            for root, what in roots.items():
+                parts = self.parts(root)
+                if parts:
+                    found.append((parts, f"{what} ({root})", True))
+            backend = self.config.backend
+            if backend.type == "local" and backend.path:
+                parts = self.parts(backend.path)
+                if parts:
+                    found.append((parts, f"the state file {backend.path}", False))
+            self._places = found
+        return self._places
+
+    def refused(self, path: str, value: str) -> None:
+        """A dataset path inside ``.git/``, the state directory or file, or a provider root."""
+        shown = self.show(path, value)
+        parts = self.parts(value)
+        if ".git" in parts:
+            self.error(
+                path,
+                f"dataset path '{shown}' is inside .git/, which holds the repository's credentials",
+                "datasets live outside .git/ (data/, or s3://)",
+            )
+            return
+        for place, what, folder in self.places():
+            n = len(place)
+            within = parts[:n] == place and (folder or len(parts) == n)
+            sibling = not folder and len(parts) == n and parts[-1].startswith(place[-1] + ".")
+            if within or (sibling and parts[: n - 1] == place[:-1]):
+                self.error(path, f"dataset path '{shown}' is inside {what}, which is not data")
+                return
 
     def show(self, path: str, value: str) -> str:
-        return self.spec.placeholders.get(path, value)
+        """``value`` as a message may show it: its placeholder when it came from ``${VAR}``."""
+        return self.spec.display(path, value)
 
 
 # ---------------------------------------------------------------------- cron

@@ -6,9 +6,12 @@ While it builds, it records the ``(file, line)`` of every key path in ``sources`
 duplicate keys, non-string keys, unknown tags, multiple documents and alias bombs as located
 :class:`~mlctl.errors.Diagnostic` values in ``diagnostics`` (it never raises for bad input),
 and resolves ``${VAR}`` in strings from ``environ`` (``$${`` escapes a literal ``${``),
-keeping the text before interpolation in ``placeholders`` by key path. Aliases copy the
-anchor's locations and placeholders under their own path. One reader is used for every file
-of an environment, so ``sources`` and ``diagnostics`` accumulate across files.
+keeping the text before interpolation in ``placeholders`` by key path and each resolved value
+in ``secrets`` (and in the process's redaction registry, :mod:`mlctl.redaction`). Aliases
+copy the anchor's locations and placeholders under their own path. A file nested deeper than
+:data:`MAX_DEPTH` levels is one diagnostic (nothing in the schema comes close; deeper input
+only exists to exhaust the recursion of whatever reads it next). One reader is used for every
+file of an environment, so ``sources`` and ``diagnostics`` accumulate across files.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ from typing import Any
 import yaml
 
 from mlctl.errors import Diagnostic
+from mlctl.redaction import Secrets, remember
 from mlctl.spec.envspec import SourceMap
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _MAX_NODES = 2_000_000  # alias expansion bomb guard; a 1,000-model environment is ~100k
+MAX_DEPTH = 32
+"""Deepest nesting of mappings and lists a file may have (the schema needs about 8)."""
 _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
 _TIMESTAMP, _MAP, _SEQ, _MERGE = (_TAG + t for t in ("timestamp", "map", "seq", "merge"))
@@ -51,6 +57,10 @@ class _Frame:
         self.anchor = anchor  # (name, first source entry, first placeholder)
 
 
+class _TooDeep(Exception):
+    """Raised inside :meth:`YamlReader._build` to stop reading a file nested too deeply."""
+
+
 _NO_KEY, _SKIP, _MERGE_KEY = object(), object(), object()
 _BOOLS = {"yes": True, "no": False, "true": True, "false": False, "on": True, "off": False}
 _Anchors = dict[str, tuple[Any, str, int, int, int, int]]
@@ -71,6 +81,8 @@ class YamlReader:
         self.environ = environ
         self.sources: dict[str, tuple[str, int]] = {}
         self.placeholders: dict[str, str] = {}
+        self.secrets = Secrets()
+        """Every value resolved from ``${VAR}`` -> the text to show instead."""
         self.diagnostics: list[Diagnostic] = []
         self.file = ""
         self.failed = False
@@ -90,9 +102,23 @@ class YamlReader:
         self.diagnostics.append(Diagnostic(summary, path, self.file, line, hint))
 
     def read(self, path: Path, prefix: str = "") -> Any:
-        """Parse one file into Python (None when empty or broken; ``self.failed`` tells which)."""
+        """Parse one file into Python (None when empty or broken; ``self.failed`` tells which).
+
+        A symbolic link is refused without being followed: an environment or provider file is
+        reviewed in the pull request as a file, and a link could merge anything the runner can
+        read (a file outside the repository, another environment's secrets file).
+        """
         self.file = relative(self.repo, path)
         self.failed = True
+        if path.is_symlink():
+            self.diagnostics.append(
+                Diagnostic(
+                    "is a symbolic link; environment and provider files must be regular files",
+                    file=self.file,
+                    hint="replace the link with the file it points to",
+                )
+            )
+            return None
         try:
             text = path.read_bytes().decode("utf-8")
         except UnicodeDecodeError as error:
@@ -118,6 +144,8 @@ class YamlReader:
             return None
         except yaml.YAMLError as error:
             self.diagnostics.append(Diagnostic(f"invalid YAML: {error}", file=self.file))
+            return None
+        except _TooDeep:
             return None
         self.failed = len(self.diagnostics) > before
         return value
@@ -207,6 +235,14 @@ class YamlReader:
                     anchor = (event.anchor, len(entries), len(self._secrets)) if event.anchor else None
                     if top is not None:
                         stack.append(top)
+                        if len(stack) >= MAX_DEPTH:
+                            self.at(
+                                line,
+                                path_or_none or "",
+                                f"nested deeper than {MAX_DEPTH} levels",
+                                "nothing in an mlctl file needs more than a few",
+                            )
+                            raise _TooDeep
                     top = _Frame(cls is mapping_start, path_or_none, anchor)
                 elif cls is mapping_end or cls is sequence_end:
                     assert top is not None
@@ -384,18 +420,32 @@ class YamlReader:
                 self.at(line, path, f"environment variable {name} is not set")
                 return whole
             used = True
+            self._remember(value, "${" + name + "}")
             return value
 
         result = _VAR.sub(replace, text)
         if used:
             self.placeholders[path] = text
             self._secrets.append((path, text))
+            self._remember(result, text)
         return result
+
+    def _remember(self, value: str, placeholder: str) -> None:
+        self.secrets.add(value, placeholder)
+        remember(value, placeholder)
 
 
 def is_yaml(path: Path) -> bool:
-    """A ``*.yaml``/``*.yml`` file that is not hidden (editor backups, ``.#x.yaml``)."""
-    return path.suffix in (".yaml", ".yml") and not path.name.startswith(".") and path.is_file()
+    """A ``*.yaml``/``*.yml`` file that is not hidden (editor backups, ``.#x.yaml``); a symbolic
+    link of that name counts too, so that :meth:`YamlReader.read` refuses it out loud."""
+    if path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
+        return False
+    return path.is_symlink() or path.is_file()
+
+
+def inside_repository(repo: Path, path: Path) -> bool:
+    """Whether ``path`` resolves (symlinks followed) inside ``repo``."""
+    return path.resolve().is_relative_to(repo.resolve())
 
 
 def relative(repo: Path, path: Path) -> str:

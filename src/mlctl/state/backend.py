@@ -24,8 +24,9 @@ import getpass
 import json
 import os
 import socket
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol, runtime_checkable
@@ -183,11 +184,74 @@ def persist(backend: StateBackend, state: State, *, git: GitInfo | None = None) 
     return state
 
 
+#: Seconds between two attempts to take a held lock while waiting (``--lock-timeout``).
+LOCK_POLL_SECONDS = 0.5
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Terraform-style duration: ``0``, ``30s``, ``5m``, ``1h``, ``1m30s``, ``1.5s``
+    (a bare number is seconds). Raises :class:`~mlctl.errors.MlctlError` on anything else."""
+    import re
+
+    from mlctl.errors import MlctlError
+
+    value = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value)
+    if not value or "".join(n + u for n, u in parts) != value:
+        raise MlctlError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h or 1m30s")
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(number) * scale[unit] for number, unit in parts)
+
+
+def acquire(
+    backend: StateBackend,
+    info: LockInfo,
+    timeout: float = 0.0,
+    *,
+    poll: float = LOCK_POLL_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Take ``backend``'s lock for ``info``, waiting up to ``timeout`` seconds for a holder to
+    release it (Terraform's ``-lock-timeout``), polling every ``poll`` seconds.
+
+    ``timeout`` 0 tries once. When the wait ends without the lock, the last
+    :class:`~mlctl.errors.LockError` (naming the holder) is raised, saying how long it waited.
+    Errors other than a held lock are raised at once.
+    """
+    from mlctl.errors import LockError
+
+    deadline = clock() + max(timeout, 0.0)
+    while True:
+        try:
+            backend.lock(info)
+            return
+        except LockError as exc:
+            left = deadline - clock()
+            if left <= 0:
+                if timeout > 0:
+                    raise LockError(f"{exc} (waited {_seconds(timeout)} for it: --lock-timeout)") from None
+                raise
+            sleep(min(poll, left))
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
 @contextmanager
-def locked(backend: StateBackend, operation: str, environment: str) -> Iterator[LockInfo]:
-    """Hold the environment's lock for the ``with`` block; always released on exit."""
+def locked(
+    backend: StateBackend, operation: str, environment: str, *, timeout: float = 0.0
+) -> Iterator[LockInfo]:
+    """Hold the environment's lock for the ``with`` block; always released on exit.
+
+    A held lock raises :class:`~mlctl.errors.LockError` naming its holder, at once or, with
+    ``timeout`` seconds, when the holder has not released it by then (see :func:`acquire`).
+    """
     info = LockInfo.new(operation, environment)
-    backend.lock(info)
+    acquire(backend, info, timeout)
     try:
         yield info
     finally:

@@ -1,0 +1,36 @@
+"""What a CI runner may do: state that must outlive the runner.
+
+Contract: :func:`in_ci` is true when ``$CI`` says so (``true``, ``1`` or ``yes``: GitHub
+Actions, GitLab CI and most others set ``CI=true``). :func:`require_lasting_state` raises
+:class:`~mlctl.errors.MlctlError` (one line: why, and how to move to S3) when an operation that
+writes state runs in CI against a ``local`` backend, unless ``allowed``. A CI runner is
+ephemeral: a local state file written there is gone when the job ends, so the next run starts
+from empty state, trains and registers v1 again, and nothing records what is live.
+Nothing is read or changed before the check.
+"""
+
+from __future__ import annotations
+
+import os
+
+from mlctl.errors import MlctlError
+from mlctl.workspace import Workspace
+
+
+def in_ci() -> bool:
+    """True when ``$CI`` is ``true``, ``1`` or ``yes`` (any case)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def require_lasting_state(ws: Workspace, command: str, *, allowed: bool) -> None:
+    """Refuse ``command`` in CI when ``ws`` keeps its state in a local file; see the module."""
+    backend = ws.spec.config.backend
+    if allowed or backend.type != "local" or not in_ci():
+        return
+    path = backend.path or f"state/{ws.env}.json"
+    raise MlctlError(
+        f"refusing to {command} in CI with a local state backend: {path} lives on this runner and "
+        f"is lost when the job ends, so the next run would start from empty state; keep state in "
+        f"S3 (set backend: {{type: s3, bucket: ..., key: ...}} in environments/{ws.env}/"
+        f"environment.yaml, then run `mlctl init-backend -e {ws.env}`), or pass --allow-local-state"
+    )
