@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) scripts/generate_example_data.py
 	$(MLCTL) plan -e dev
-	$(MLCTL) apply -e dev --auto-approve
+	$(MLCTL) apply -e dev --auto-approve --allow-local-state  # the demo is local by design, CI or not
 	@echo ""
 	@echo "Next, try:"
 	@echo "  $(MLCTL) models list -e dev                 # registry: stages and versions"
