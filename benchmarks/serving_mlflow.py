@@ -181,7 +181,6 @@ def main() -> None:
         )
         sh(*mlctl, "-C", str(repo), "apply", "-e", "dev", "--auto-approve")
         state = json.loads((repo / "state" / "dev.json").read_text())
-        uri = state["models"]["churn-predictor"]["versions"][0]["artifact"]["uri"]
 
         import pandas as pd
 
@@ -195,20 +194,16 @@ def main() -> None:
         mlflow_bodies = [json.dumps({"dataframe_records": [r]}).encode() for r in rows]
 
         py = mlflow_python()
-        model_dir = work / "mlflow-model"
-        script = (
-            "import joblib, mlflow.sklearn, sys; "
-            "mlflow.sklearn.save_model(joblib.load(sys.argv[1]), sys.argv[2], "
-            "pyfunc_predict_fn='predict_proba', serialization_format='cloudpickle')"
-        )
-        sh(
-            str(py),
-            "-c",
-            script,
-            str(repo / uri),
-            str(model_dir),
-            cwd=str(ROOT / "src"),
-            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        # every version is an MLflow model (issue 13): serve the directory mlctl stored with it,
+        # verified against the state; its pickle needs only scikit-learn (no PYTHONPATH=src)
+        from mlctl.ml.mlflow_model import restore_mlflow_model
+        from mlctl.providers import artifact_store
+        from mlctl.spec.loader import load_environment
+        from mlctl.state.document import Artifact
+
+        record = Artifact.model_validate(state["models"]["churn-predictor"]["versions"][0]["mlflow_model"])
+        model_dir = restore_mlflow_model(
+            artifact_store(load_environment(repo, "dev")), record, work / "mlflow-model"
         )
 
         port_a, port_b = free_port(), free_port()
@@ -231,7 +226,8 @@ def main() -> None:
                 stderr=subprocess.DEVNULL,
             )
         )
-        env_b = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PATH": f"{py.parent}:{os.environ['PATH']}"}
+        env_b = {**os.environ, "PATH": f"{py.parent}:{os.environ['PATH']}"}
+        env_b.pop("PYTHONPATH", None)
         procs.append(
             subprocess.Popen(
                 [

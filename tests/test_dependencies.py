@@ -104,7 +104,8 @@ def test_optional_packages_are_extras_not_core_dependencies() -> None:
     assert declared(EXTRAS["k8s"]) == {"kubernetes", "urllib3"}
     assert declared(EXTRAS["redis"]) == {"redis"}
     assert declared(EXTRAS["report"]) == {"matplotlib"}
-    assert set(EXTRAS["all"]) == {"mlctl[k8s,redis,report]"}
+    assert declared(EXTRAS["dashboards"]) == {"grafana-foundation-sdk"}
+    assert set(EXTRAS["all"]) == {"mlctl[dashboards,k8s,redis,report]"}
     assert "mlctl[all]" in PROJECT["optional-dependencies"]["dev"]  # make test has every extra
 
 
@@ -170,7 +171,7 @@ def run_without(modules: str, body: str, *args: str) -> subprocess.CompletedProc
 
 def test_no_module_of_mlctl_needs_an_extra_at_import_time() -> None:
     result = run_without(
-        "kubernetes,redis,matplotlib,urllib3",
+        "kubernetes,redis,matplotlib,urllib3,grafana_foundation_sdk",
         """
         import importlib, pkgutil
         import mlctl
@@ -197,6 +198,15 @@ CALLERS = {
         """
         from mlctl.providers.k8s import KubeClient
         KubeClient().api
+        """,
+    ),
+    "dashboards": (
+        "grafana_foundation_sdk",
+        """
+        from pathlib import Path
+        from mlctl.monitor.dashboards import build
+        from mlctl.spec.loader import load_environment
+        build("dev", load_environment(Path("src/mlctl/example/files"), "dev").config)
         """,
     ),
     "report": (

@@ -223,6 +223,7 @@ def test_template_contents() -> None:
     expected = {f"environments/{env}/{name}.yaml" for env in ENVS for name in _ENV_FILES}
     expected |= {"providers/local.yaml", "state/.gitkeep", "data/.gitkeep", ".gitignore"}
     expected |= {f".github/workflows/{name}.yml" for name in WORKFLOWS}
+    expected |= {f"policies/{name}.rego" for name in POLICIES}
     assert paths == expected
     ignored = dict(template_files())[".gitignore"].decode().split()
     for pattern in ("data/*.csv", "data/*.parquet", "state/*.json", "state/*.lock", ".mlctl/"):
@@ -231,17 +232,18 @@ def test_template_contents() -> None:
 
 _ENV_FILES = ("environment", "data", "features", "models", "deployments", "monitors")
 WORKFLOWS = ("plan", "apply", "monitor", "rollback")
+POLICIES = ("production_gates", "protect_production", "team_labels")  # tests/test_policies.py
 
 
 def test_project_copy_matches_template() -> None:
     template = {
         rel: content
         for rel, content in template_files()
-        if rel.startswith(("environments/", "providers/", "state/", ".github/"))
+        if rel.startswith(("environments/", "providers/", "state/", ".github/", "policies/"))
     }
     project = {
         path.relative_to(REPO).as_posix(): path.read_bytes()
-        for folder in ("environments", "providers", ".github")
+        for folder in ("environments", "providers", ".github", "policies")
         for path in (REPO / folder).rglob("*")
         if path.is_file()
     }
@@ -295,6 +297,8 @@ def test_template_environment_validates(tmp_path: Path, env: str) -> None:
         if monitor.kind == "performance":
             assert monitor.labels in spec.datasets
     for name in spec.providers.model_dump().values():
+        if name is None:  # an optional role the example does not use (e.g. tracking)
+            continue
         provider = yaml.safe_load((tmp_path / "providers" / f"{name}.yaml").read_text())
         ProviderFile.model_validate({"provider": provider})
 

@@ -75,11 +75,14 @@ def test_classifier_trains_and_predicts_raw_dicts(trained: train_module.TrainRes
             {"orders": "12", "aov": 40.0, "plan": "unseen", "premium": None, "city": None},
         ]
     )
-    proba = trained.pipeline.predict_proba(rows)
+    X = train_module.model_frame(rows, TYPES)  # raw values -> the typed frame the model takes
+    assert X["premium"].iloc[0] == 1.0 and np.isnan(X["premium"].iloc[1])
+    assert X["orders"].tolist() == [0.0, 12.0] and X["city"].iloc[1] != X["city"].iloc[1]
+    proba = trained.pipeline.predict_proba(X)
     assert proba.shape == (2, 2)
     assert proba[0, 1] > proba[1, 1]  # few orders + gold churns more
     restored = pickle.loads(pickle.dumps(trained.pipeline))
-    assert np.allclose(restored.predict_proba(rows), proba)
+    assert np.allclose(restored.predict_proba(X), proba)
 
 
 def test_pipeline_artifact_round_trips_with_joblib(trained: train_module.TrainResult, tmp_path: Path) -> None:
@@ -195,7 +198,8 @@ def test_prepare_target_regression_and_errors() -> None:
 def test_profile_and_sample(trained: train_module.TrainResult) -> None:
     import json
 
-    profile = reference_profile(trained.X_train, TYPES)
+    assert trained.raw_train is not None
+    profile = reference_profile(trained.raw_train, TYPES)
     json.dumps(profile, allow_nan=False)
     aov = profile["features"]["aov"]
     assert aov["kind"] == "numeric" and 0 < aov["null_ratio"] < 0.2

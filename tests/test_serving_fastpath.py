@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from mlctl.ml.train import build_pipeline
+from mlctl.ml.train import build_pipeline, model_frame
 from mlctl.serving.fastpath import PipelinePredictor, compile_pipeline, same_predictions
 from mlctl.serving.follower import choose_predictor
 
@@ -56,7 +58,7 @@ def test_fast_path_is_identical_to_the_pipeline(estimator: str, params: dict) ->
     if "Regressor" in estimator:
         target = train["n_float"].fillna(0) * 2.0
     pipeline = build_pipeline(estimator, params, train, TYPES)
-    pipeline.fit(train, target)
+    pipeline.fit(model_frame(train, TYPES), target)
     features = list(train.columns)
     fast = compile_pipeline(pipeline, features)
     slow = PipelinePredictor(pipeline, features)
@@ -76,7 +78,7 @@ def test_a_mismatch_disables_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> N
     pipeline = build_pipeline(
         "sklearn.ensemble.RandomForestClassifier", {"n_estimators": 5, "random_state": 0}, train, TYPES
     )
-    pipeline.fit(train, target)
+    pipeline.fit(model_frame(train, TYPES), target)
     features = list(train.columns)
     rows = _rows(_frame(100, 4))
     predictor, note = choose_predictor(pipeline, features, rows)
@@ -91,3 +93,77 @@ def test_a_mismatch_disables_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(fastpath.FastPredictor, "predict", off_by_a_bit)
     predictor, note = choose_predictor(pipeline, features, rows)
     assert predictor.kind == "pipeline" and note is not None and "probabilities differ" in note
+
+
+def _pre_issue_13_pipeline(estimator: Any) -> Any:
+    """The shape build_pipeline had before issue 13: casts (mlctl functions) inside the pickle."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+
+    from mlctl.ml import train as T
+
+    def step(func: Any, strategy: str) -> Pipeline:
+        cast = FunctionTransformer(func, feature_names_out="one-to-one")
+        return Pipeline(
+            [("cast", cast), ("impute", SimpleImputer(strategy=strategy, keep_empty_features=True))]
+        )
+
+    categorical = Pipeline(
+        [
+            ("cast", FunctionTransformer(T.to_text_frame, feature_names_out="one-to-one")),
+            ("impute", SimpleImputer(strategy="most_frequent")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]
+    )
+    preprocess = ColumnTransformer(
+        [
+            ("numeric", step(T.to_numeric_frame, "median"), ["n_int", "n_float"]),
+            ("bool", step(T.to_bool_frame, "most_frequent"), ["flag"]),
+            ("datetime", step(T.to_epoch_frame, "median"), ["seen"]),
+            ("categorical", categorical, ["plan"]),
+        ],
+        remainder="drop",
+        sparse_threshold=0.0,
+    )
+    return Pipeline([("preprocess", preprocess), ("model", estimator)])
+
+
+def test_pipelines_trained_before_issue_13_still_compile_and_serve() -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    from mlctl.ml.train import needs_raw_frame
+
+    train = _frame(800, 5)
+    target = (train["n_float"].fillna(100) > 100).astype(int)
+    old = _pre_issue_13_pipeline(RandomForestClassifier(n_estimators=8, random_state=0)).fit(train, target)
+    assert needs_raw_frame(old)
+    features = list(train.columns)
+    rows = _rows(_frame(300, 6))
+    predictor, note = choose_predictor(old, features, rows)
+    assert predictor.kind == "compiled-forest" and note is None
+    slow = PipelinePredictor(old, features)
+    assert slow.kinds is None  # raw values: the old pipeline casts them itself
+    assert same_predictions(predictor.predict(rows), slow.predict(rows)) is None
+
+
+def test_the_pickle_imports_only_scikit_learn_numpy_scipy_pandas() -> None:
+    import io
+    import pickle
+
+    class Recorder(pickle.Unpickler):
+        modules: ClassVar[set[str]] = set()
+
+        def find_class(self, module: str, name: str) -> Any:
+            Recorder.modules.add(module.split(".")[0])
+            return super().find_class(module, name)
+
+    train = _frame(400, 7)
+    target = (train["n_float"].fillna(100) > 100).astype(int)
+    for estimator in ("sklearn.ensemble.RandomForestClassifier", "sklearn.linear_model.LogisticRegression"):
+        pipeline = build_pipeline(estimator, {}, train, TYPES).fit(model_frame(train, TYPES), target)
+        Recorder(io.BytesIO(pickle.dumps(pipeline))).load()
+        modules = Recorder.modules
+        allowed = {"sklearn", "numpy", "scipy", "pandas", "builtins", "copyreg", "_codecs"}
+        assert modules and modules <= allowed, modules

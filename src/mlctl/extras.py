@@ -1,7 +1,8 @@
 """Optional dependencies (pyproject extras) and the one message their absence gives.
 
-The Kubernetes client, the redis client and matplotlib are extras (``mlctl[k8s]``,
-``mlctl[redis]``, ``mlctl[report]``; ``mlctl[all]`` has every one), so a serving image does not
+The Kubernetes client, the redis client, matplotlib and the Grafana dashboard builders are
+extras (``mlctl[k8s]``, ``mlctl[redis]``, ``mlctl[report]``, ``mlctl[dashboards]``;
+``mlctl[all]`` has every one), so a serving image does not
 carry them. Code that needs one imports it through :func:`require`, which turns its absence
 into an :class:`~mlctl.errors.MlctlError` naming the extra to install: one line, exit 1, no
 traceback (the CLI's error boundary prints it). A ground helper: imports only ``mlctl.errors``.
@@ -20,6 +21,7 @@ EXTRAS: dict[str, str] = {
     "k8s": "the Kubernetes provider",
     "redis": "the redis online store",
     "report": "plotting (monitor report histograms, training charts)",
+    "dashboards": "building Grafana dashboards (mlctl render --dashboards)",
 }
 
 

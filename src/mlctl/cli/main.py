@@ -29,6 +29,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "plan": "mlctl.cli.plan_cmd",
     "apply": "mlctl.cli.apply_cmd",
     "rollback": "mlctl.cli.rollback_cmd",
+    "import": "mlctl.cli.import_cmd",
     "force-unlock": "mlctl.cli.unlock_cmd",
     "state": "mlctl.cli.state_cmd",
     "models": "mlctl.cli.models_cmd",
@@ -40,6 +41,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "init-backend": "mlctl.cli.backend_cmd",
     "train-job": "mlctl.cli.train_cmd",
     "demo": "mlctl.cli.demo_cmd",
+    "maturity": "mlctl.cli.maturity_cmd",
+    "rollout": "mlctl.cli.rollout_cmd",
 }
 
 

@@ -1,4 +1,4 @@
-"""``mlctl models list|versions``: the registry, from state."""
+"""``mlctl models list|versions|history``: the registry and its stage timeline, from state."""
 
 from __future__ import annotations
 
@@ -103,3 +103,57 @@ def versions_cmd(ctx: click.Context, model: str, env: str, as_json: bool) -> Non
             f"{m.get('auc', float('nan')):>6.3f} {m.get('accuracy', float('nan')):>6.3f} "
             f"{m.get('latency_p95_ms', float('nan')):>7.2f}  {v['created_at']}{mark}"
         )
+
+
+@command.command("history")
+@click.argument("model")
+@ENV
+@click.option(
+    "--at",
+    "at",
+    metavar="TIME",
+    help="Which version served each stage at TIME (ISO-8601, e.g. 2026-01-31T12:00:00Z).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def history_cmd(ctx: click.Context, model: str, env: str, at: str | None, as_json: bool) -> None:
+    """Every stage move of MODEL (when, who, why, commit, from -> to), or with --at the stage
+    holders at one instant."""
+    from mlctl.cli.output import echo_json
+    from mlctl.errors import NotFoundError
+    from mlctl.state.document import ModelRegistry
+    from mlctl.state.history import holders_at, parse_instant, timeline
+
+    instant = parse_instant(at) if at is not None else None  # a bad --at fails before reading
+    state, names = _load(repo_of(ctx), env)
+    if model not in names:
+        raise NotFoundError(f"model '{model}' not found in environment '{env}' (known: {', '.join(names)})")
+    registry = state.models.get(model) or ModelRegistry()
+    if instant is not None:
+        held = holders_at(registry, instant)
+        when = instant.isoformat().replace("+00:00", "Z")
+        if as_json:
+            echo_json({"model": model, "environment": env, "at": when, "stages": held})
+            return
+        click.echo(f"{model} in {env} at {when}:")
+        for stage, version in held.items():
+            click.echo(f"  {stage:<11} {'v' + str(version) if version is not None else '-'}")
+        return
+    moves = timeline(registry)
+    if as_json:
+        echo_json([m.to_dict() for m in moves])
+        return
+    if not moves:
+        click.echo(f"No stage moves recorded for {model} in {env}.")
+        return
+    click.echo(f"{'TIME':<21} {'STAGE':<11} {'ACTION':<9} {'MOVE':<11} {'BY':<16} {'COMMIT':<12} REASON")
+    for m in moves:
+        move = f"{_v(m.from_version)} -> {_v(m.to_version)}"
+        click.echo(
+            f"{m.time:<21} {m.stage:<11} {m.action:<9} {move:<11} {m.actor or '-':<16} "
+            f"{(m.commit or '-')[:12]:<12} {m.reason or ''}".rstrip()
+        )
+
+
+def _v(version: int | None) -> str:
+    return f"v{version}" if version is not None else "-"

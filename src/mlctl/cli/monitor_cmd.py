@@ -1,4 +1,5 @@
-"""``mlctl monitor``: run the environment's monitors; list retraining triggers.
+"""``mlctl monitor``: run the environment's monitors; their history as one HTML page; list
+retraining triggers.
 
 Light at import: the monitoring code (pandas, scipy, matplotlib) loads when a command runs.
 """
@@ -49,6 +50,19 @@ def command() -> None:
     is_flag=True,
     help="Commit the pin an auto-rollback rewrites (as `rollback --commit` does); push it after.",
 )
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Write every monitor's last result as Prometheus metrics to PATH (node_exporter's "
+    "textfile collector format, e.g. DIR/mlctl-monitors.prom).",
+)
+@click.option(
+    "--pushgateway",
+    metavar="URL",
+    help="Push every monitor's last result as Prometheus metrics to this Pushgateway "
+    "(job mlctl_monitor, grouped by environment).",
+)
 @LOCK_TIMEOUT
 @click.pass_context
 def run(
@@ -61,6 +75,8 @@ def run(
     detailed_exitcode: bool,
     allow_local_state: bool,
     commit: bool,
+    metrics_file: Path | None,
+    pushgateway: str | None,
     lock_timeout: float,
 ) -> None:
     """Evaluate the monitors of ENV (all, or the MONITORS named) and carry out their actions."""
@@ -82,16 +98,60 @@ def run(
         allow_local_state=allow_local_state,
         commit=commit,
         lock_timeout=lock_timeout,
+        metrics_file=metrics_file,
+        pushgateway=pushgateway,
     )
     result = operations.monitor(ws, options)
     click.echo(report.render_json(result) if as_json else report.render_text(result))
     if report_dir is not None:
         paths = report.write_reports(result, report_dir)
         click.echo("Reports: " + ", ".join(str(p) for p in paths), err=True)
+    for export in result.exports:
+        if export.ok:
+            click.echo(f"Metrics: {export.detail}", err=True)
     if result.diagnostics:
         raise MlctlError("\n".join(str(d) for d in result.diagnostics))
     if detailed_exitcode and result.fired:
         sys.exit(2)
+
+
+@command.command("report")
+@ENV
+@click.option(
+    "--history",
+    is_flag=True,
+    help="The panels of the Grafana dashboards over time, from the monitor runs kept in state.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Where to write the page (default: monitor-history-ENV.html).",
+)
+@click.pass_context
+def report_command(ctx: click.Context, env: str, history: bool, out: Path | None) -> None:
+    """Write one self-contained HTML page of ENV's monitor results over time (--history)."""
+    from mlctl.errors import MlctlError
+    from mlctl.extras import require
+    from mlctl.workspace import open_workspace
+
+    if not history:
+        raise MlctlError(
+            "monitor report needs --history (the report of one run: mlctl monitor run --report DIR)"
+        )
+    require("matplotlib", "report")  # the page's charts: fail before reading anything
+    from mlctl.monitor.history_report import render_history_html
+
+    ws = open_workspace(repo_of(ctx), env)
+    state = ws.backend.read()
+    if state is None:
+        raise MlctlError(f"environment '{env}' has no state yet: run mlctl apply -e {env} first")
+    out = out or Path(f"monitor-history-{env}.html")
+    page = render_history_html(env, ws.spec.config, state)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    runs = sum(len(record.history) for record in state.monitors.values())
+    click.echo(f"Wrote {out} ({runs} monitor runs).")
 
 
 @command.command("triggers")

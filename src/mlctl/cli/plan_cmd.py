@@ -14,6 +14,7 @@ from mlctl.cli.options import complete_address, env_option, repo_of, use_color
 if TYPE_CHECKING:
     from mlctl.gitops.changed import ChangedEnvironments
     from mlctl.operations.results import ChangedPlanResult, PlanResult
+    from mlctl.workspace import Workspace
 
 
 @click.command("plan")
@@ -56,6 +57,19 @@ if TYPE_CHECKING:
     help="Force ADDR to be replaced (retrained).",
 )
 @click.option("--refresh/--no-refresh", default=True, help="Read data fingerprints and artifacts first.")
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    metavar="LABEL",
+    help="A label of the pull request, for policies (repeat; default: $MLCTL_PR_LABELS, comma-separated).",
+)
+@click.option(
+    "--maturity",
+    "with_maturity",
+    is_flag=True,
+    help="Add the environment's maturity report (mlctl maturity) to text and markdown output.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text")
 @click.pass_context
 def command(
@@ -69,6 +83,8 @@ def command(
     targets: tuple[str, ...],
     replace: tuple[str, ...],
     refresh: bool,
+    labels: tuple[str, ...],
+    with_maturity: bool,
     fmt: str,
 ) -> None:
     """Show what apply would change.
@@ -79,7 +95,21 @@ def command(
     from mlctl.errors import MlctlError
 
     try:
-        _plan(ctx, env, changed, base, evaluate, out, detailed_exitcode, targets, replace, refresh, fmt)
+        _plan(
+            ctx,
+            env,
+            changed,
+            base,
+            evaluate,
+            out,
+            detailed_exitcode,
+            targets,
+            replace,
+            refresh,
+            fmt,
+            labels,
+            with_maturity,
+        )
     except MlctlError as exc:
         if fmt == "markdown":
             click.echo(failure_comment(str(exc)), nl=False)
@@ -110,11 +140,20 @@ def _plan(
     replace: tuple[str, ...],
     refresh: bool,
     fmt: str,
+    labels: tuple[str, ...] = (),
+    with_maturity: bool = False,
 ) -> None:
+    import os
+
     from mlctl import operations
     from mlctl.errors import MlctlError
 
-    options = operations.PlanOptions(targets=targets, replace=replace, refresh=refresh, evaluate=evaluate)
+    pr_labels: tuple[str, ...] | None = labels or None
+    if pr_labels is None and "MLCTL_PR_LABELS" in os.environ:
+        pr_labels = tuple(x.strip() for x in os.environ["MLCTL_PR_LABELS"].split(",") if x.strip())
+    options = operations.PlanOptions(
+        targets=targets, replace=replace, refresh=refresh, evaluate=evaluate, labels=pr_labels
+    )
     if (changed or base) and ctx.get_parameter_source("env") is click.core.ParameterSource.ENVIRONMENT:
         env = None  # $MLCTL_ENV is a default for -e, not an -e: --changed plans every changed one
     if changed or base:
@@ -135,7 +174,7 @@ def _plan(
 
         ws = open_workspace(repo_of(ctx), env)
         one = operations.plan(ws, options, out=out, progress=_progress)
-        _render(one, fmt, env, out)
+        _render(one, fmt, env, out, ws if with_maturity else None)
         has_changes = one.has_changes
     if detailed_exitcode and has_changes:
         sys.exit(2)
@@ -153,18 +192,29 @@ def _found(found: ChangedEnvironments) -> None:
         )
 
 
-def _render(result: PlanResult, fmt: str, env: str, out: str | None) -> None:
+def _render(result: PlanResult, fmt: str, env: str, out: str | None, ws: Workspace | None = None) -> None:
     from mlctl.plan.render import RENDERERS
 
+    report = None
+    if ws is not None:
+        from mlctl.operations.maturity import maturity
+
+        report = maturity(ws)
     if fmt == "markdown":
+        from mlctl.operations.maturity import markdown_lines
         from mlctl.plan.comment import Report, build_comment
 
-        click.echo(build_comment(Report([result.plan]))[0], nl=False)
+        appendix = markdown_lines(report, heading="###", collapsed=True) if report is not None else []
+        click.echo(build_comment(Report([result.plan], appendix=appendix))[0], nl=False)
     else:
         from mlctl.plan.render import render_text
 
         text = render_text(result.plan, color=use_color()) if fmt == "text" else RENDERERS[fmt](result.plan)
         click.echo(text, nl=False)
+        if report is not None and fmt == "text":
+            from mlctl.operations.maturity import render_text as maturity_text
+
+            click.echo("\n" + maturity_text(report), nl=False)
     if out and fmt == "text":
         click.echo(
             f"\nSaved the plan to: {out}\nTo perform exactly these actions, run:\n"

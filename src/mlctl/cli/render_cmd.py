@@ -1,4 +1,5 @@
-"""``mlctl render -e ENV --out DIR``: the Kubernetes manifests of ENV, for Argo CD or Flux.
+"""``mlctl render -e ENV --out DIR``: the Kubernetes manifests of ENV, for Argo CD or Flux;
+``--dashboards DIR``: its Grafana dashboards (:mod:`mlctl.monitor.dashboards`).
 
 Writes, for every endpoint served by a ``k8s`` provider, the Deployment, Service,
 PodDisruptionBudget (more than one replica) and HPA (``autoscale``) that ``mlctl apply`` would
@@ -86,12 +87,32 @@ def _rendered_by_mlctl(path: Path) -> bool:
 
 @click.command("render")
 @ENV
+@click.option("--out", "out", type=click.Path(file_okay=False), help="Directory to write the manifests into.")
 @click.option(
-    "--out", "out", required=True, type=click.Path(file_okay=False), help="Directory to write into."
+    "--dashboards",
+    "dashboards_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Write ENV's Grafana dashboards (JSON, one per endpoint) into DIR.",
 )
 @click.pass_context
-def command(ctx: click.Context, env: str, out: str) -> None:
-    """Write ENV's Kubernetes manifests (for Argo CD / Flux) into DIR."""
+def command(ctx: click.Context, env: str, out: str | None, dashboards_dir: Path | None) -> None:
+    """Write ENV's Kubernetes manifests (for Argo CD / Flux) into DIR (--out), and/or its
+    Grafana dashboards (--dashboards DIR)."""
+    if out is None and dashboards_dir is None:
+        raise MlctlError("say what to render: --out DIR (Kubernetes manifests) and/or --dashboards DIR")
+    if dashboards_dir is not None:
+        from mlctl.monitor import dashboards
+        from mlctl.workspace import open_workspace
+
+        ws = open_workspace(repo_of(ctx), env)
+        boards = dashboards.build(env, ws.spec.config)
+        if not boards:
+            raise MlctlError(f"'{env}' has no endpoint or monitor: no dashboard to render")
+        paths = dashboards.write(dashboards_dir, boards)
+        click.echo(f"Wrote {len(paths)} Grafana dashboard(s) to {dashboards_dir}.")
+    if out is None:
+        return
     manifests, notes = render(repo_of(ctx), env)
     for note in notes:
         click.echo(f"Note: {note}", err=True)

@@ -55,6 +55,8 @@ def command(
     )
     for endpoint in result.endpoints:
         click.echo(f"  endpoint.{endpoint} now serves v{result.to_version}")
+    if result.mirror:
+        click.echo(f"  mlflow: {result.mirror}")
     if result.written and result.commit:
         where = f" on branch {result.branch}" if result.branch else ""
         click.echo(

@@ -211,7 +211,29 @@ class Executor:
             took = time.perf_counter() - started
             self.result.outcomes.append(ActionOutcome(address, action, Status.OK, message, took))
             self.emit(Event("done", address, action, message, took))
+        self._mirror()
         return self.result
+
+    def _mirror(self) -> None:
+        """Bring the MLflow mirror (``providers.tracking``) in line with the state; a failure
+        is one error diagnostic (the state stands; the next apply converges the mirror)."""
+        if self.env.providers.tracking is None:
+            return
+        from mlctl.engine.mirror import sync
+
+        started = time.perf_counter()
+        self.emit(Event("start", "mirror.mlflow", "sync"))
+        try:
+            message = sync(self.spec, self.state, self.store).summary()
+        except MlctlError as exc:
+            took = time.perf_counter() - started
+            self.result.outcomes.append(ActionOutcome("mirror.mlflow", "sync", Status.FAILED, str(exc), took))
+            self.result.diagnostics.append(Diagnostic(str(exc), path="mirror.mlflow"))
+            self.emit(Event("failed", "mirror.mlflow", "sync", str(exc), took))
+            return
+        took = time.perf_counter() - started
+        self.result.outcomes.append(ActionOutcome("mirror.mlflow", "sync", Status.OK, message, took))
+        self.emit(Event("done", "mirror.mlflow", "sync", message, took))
 
     def _apply_one(self, change: ResourceChange) -> str | Skipped:
         """The action's one-line result, or why it was skipped; MlctlError when it failed."""
@@ -382,6 +404,7 @@ class Executor:
             metrics=candidate.metrics,
             gates=candidate.gates,
             artifact=candidate.artifact,
+            mlflow_model=candidate.mlflow_model,
             run_id=candidate.run_id,
             training=d.spec,
             data=data,

@@ -108,6 +108,9 @@ class Candidate:
     signature: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     provenance: str = ""
+    #: the manifest of its MLflow model directory (mlctl.ml.mlflow_model); None when trained
+    #: by an mlctl from before issue 13
+    mlflow_model: Artifact | None = None
 
     @property
     def passed(self) -> bool:
@@ -221,6 +224,7 @@ def store_candidate(
         "run_id": candidate.run_id,
         "metrics": candidate.metrics,
         "artifact": candidate.artifact.model_dump(mode="json"),
+        "mlflow_model": candidate.mlflow_model.model_dump(mode="json") if candidate.mlflow_model else None,
         "signature": candidate.signature,
         "run_files": files,
         "created_at": utcnow(),
@@ -323,6 +327,12 @@ def verify_result(request: CandidateRequest, manifest: dict[str, Any], key: str)
     except (TypeError, ValueError):
         raise MlctlError("its metrics are not numbers") from None
     request.store.fetch(artifact)  # verifies the sha256 of the stored bytes
+    mlflow_model = None
+    if manifest.get("mlflow_model") is not None:
+        mlflow_model = _artifact_of(manifest.get("mlflow_model"), "its MLflow model")
+        if not mlflow_model.uri.endswith(f"/{request.model}/{run_id}/mlflow-model.json"):
+            raise MlctlError(f"its MLflow model {mlflow_model.uri} is not where the Job stores it")
+        request.store.fetch(mlflow_model)
     _restore_run(request.store, runs_root(request.spec), run_id, manifest.get("run_files"))
     model = request.spec.config.models[request.model]
     gates = evaluate_gates(metrics, model.gates, model.training.task, request.production_metrics)
@@ -333,6 +343,7 @@ def verify_result(request: CandidateRequest, manifest: dict[str, Any], key: str)
         gates=gates,
         artifact=artifact,
         signature=signature if isinstance(signature, dict) else {},
+        mlflow_model=mlflow_model,
     )
 
 

@@ -18,6 +18,20 @@ class ProviderReality:
     def __init__(self, spec: EnvSpec) -> None:
         self.spec = spec
         self._store = artifact_store(spec)
+        self._mirror: Any | None = None
+
+    def registry_aliases(self, model: str) -> dict[str, int | str | None] | None:
+        """Implements :class:`mlctl.plan.refresh.MirrorReality`: the MLflow mirror's aliases of
+        ``model`` in mlctl versions (both None when the registered model does not exist yet),
+        or None without a mirror. Raises MlctlError when the server cannot be reached."""
+        if self.spec.config.providers.tracking is None:
+            return None
+        from mlctl.engine.mirror import client_for, mlctl_aliases
+
+        if self._mirror is None:
+            self._mirror = client_for(self.spec)
+        found = mlctl_aliases(self._mirror, model)
+        return found if found is not None else {"staging": None, "production": None}
 
     def dataset_fingerprint(self, name: str, dataset: Dataset) -> str | None:
         return dataset_fingerprint(self.spec, dataset)

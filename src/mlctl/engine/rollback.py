@@ -31,6 +31,7 @@ class RolledBack:
     to_version: int
     endpoints: list[str]
     serial: int
+    mirror: str | None = None  # what the MLflow mirror did, or why it failed (state stands)
 
 
 def require_model(ws: Workspace, model: str) -> None:
@@ -129,4 +130,12 @@ def rollback(
             stages["production"] = target
             model_resource.spec = {**model_resource.spec, "stages": stages}
     persist(ws.backend, state, git=git)
-    return RolledBack(model, current, target, endpoints, state.serial)
+    mirror = None
+    if ws.spec.config.providers.tracking is not None:
+        from mlctl.engine.mirror import sync
+
+        try:
+            mirror = sync(ws.spec, state, store).summary()
+        except MlctlError as exc:
+            mirror = f"MLflow mirror not updated ({exc}); the next apply retries"
+    return RolledBack(model, current, target, endpoints, state.serial, mirror)

@@ -3,7 +3,8 @@
 Contract: :func:`train_candidate` reads the data the request's spec names, joins features
 point-in-time, trains the allow-listed estimator inside a preprocessing pipeline, evaluates it,
 evaluates the gates, records a tracking run with its artifacts under the given runs folder,
-and stores the model artifact in the request's store (under ``request.artifact_prefix``,
+and stores the model artifact and its MLflow model directory (:func:`store_mlflow_model`)
+in the request's store (under ``request.artifact_prefix``,
 ``evaluations/`` for ``plan --evaluate``; the run is tagged ``purpose: request.purpose``).
 It returns an unnumbered :class:`~mlctl.engine.candidates.Candidate`; numbering and stage
 moves are the executor's job (so a crash before registration leaves nothing
@@ -18,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from mlctl.engine.candidates import Candidate, CandidateRequest
+from mlctl.ml.mlflow_model import MODEL_DIR
+from mlctl.providers.base import ArtifactStore
 from mlctl.providers.datasets import dataset_path
 from mlctl.spec.envspec import EnvSpec
+from mlctl.state.document import Artifact
 
 
 def _masked(spec: EnvSpec, prefix: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -49,6 +53,39 @@ def signature_of(spec: EnvSpec, name: str, columns: dict[str, str], classes: lis
         "classes": [c.item() if hasattr(c, "item") else c for c in classes],
         "estimator": model.training.estimator,
     }
+
+
+def store_mlflow_model(
+    store: ArtifactStore, result: Any, work: Path, prefix: str, extra: dict[str, Any]
+) -> Artifact:
+    """Write ``result``'s MLflow model directory under ``work``, put each file in ``store``
+    under ``<prefix>mlflow-model/`` and then its manifest (each file's sha256, size and stored
+    record) at ``<prefix>mlflow-model.json``; returns the manifest's artifact (what the state
+    records as ``ModelVersion.mlflow_model``)."""
+    import json
+
+    from mlctl.ml.mlflow_model import manifest, write_mlflow_model
+    from mlctl.ml.train import input_kinds
+
+    declared = result.feature_types
+    kinds = {c: declared.get(c, kind) for c, kind in input_kinds(result.pipeline).items()}
+    write_mlflow_model(
+        work,
+        result.pipeline,
+        kinds,
+        task=result.task,
+        classes=list(result.classes),
+        example=result.X_test if len(result.X_test) else result.X_train,
+        metadata_=extra,
+    )
+    listing = manifest(work)
+    listing["directory"] = f"{prefix}{MODEL_DIR}/"
+    listing["stored"] = {
+        rel: store.put(work / rel, f"{prefix}{MODEL_DIR}/{rel}").model_dump(mode="json")
+        for rel in listing["files"]
+    }
+    body = json.dumps(listing, indent=2, sort_keys=True).encode()
+    return store.put_bytes(body, f"{prefix}{MODEL_DIR}.json")
 
 
 def train_candidate(request: CandidateRequest, runs_root: Path) -> Candidate:
@@ -139,18 +176,26 @@ def train_candidate(request: CandidateRequest, runs_root: Path) -> Candidate:
             y = result.y_train.astype("float64")
             signature["target_range"] = [float(y[y == y].min()), float(y[y == y].max())]
         progress("writing artifacts")
+        raw_train = result.raw_train if result.raw_train is not None else result.X_train
         with tempfile.TemporaryDirectory(prefix="mlctl-train-") as tmp:
             work = Path(tmp)
             model_file = work / "model.joblib"
             joblib.dump(result.pipeline, model_file)
             key = f"{request.artifact_prefix}{name}/{run.run_id}/model.joblib"
             artifact = request.store.put(model_file, key)
+            mlflow_model = store_mlflow_model(
+                request.store,
+                result,
+                work / MODEL_DIR,
+                f"{request.artifact_prefix}{name}/{run.run_id}/",
+                {"model": name, "environment": spec.name, "run_id": run.run_id},
+            )
             run.log_artifact(json.dumps(signature, indent=2).encode(), "signature.json")
             run.log_artifact(
-                json.dumps(profile.reference_profile(result.X_train, feature_types), indent=2).encode(),
+                json.dumps(profile.reference_profile(raw_train, feature_types), indent=2).encode(),
                 "reference_profile.json",
             )
-            sample = profile.reference_sample(result.X_train, n=5000, seed=training.random_state)
+            sample = profile.reference_sample(raw_train, n=5000, seed=training.random_state)
             sample.to_parquet(work / "reference_sample.parquet", index=False)
             run.log_artifact(work / "reference_sample.parquet", "reference_sample.parquet")
             if available("matplotlib"):  # charts need the mlctl[report] extra; a run is whole without
@@ -170,7 +215,14 @@ def train_candidate(request: CandidateRequest, runs_root: Path) -> Candidate:
                         result.y_test, y_pred, result.classes, work / "confusion_matrix.png"
                     )
                     run.log_artifact(work / "confusion_matrix.png", "confusion_matrix.png")
-        run.set_tags({"artifact_uri": artifact.uri, "artifact_sha256": artifact.sha256})
+        run.set_tags(
+            {
+                "artifact_uri": artifact.uri,
+                "artifact_sha256": artifact.sha256,
+                "mlflow_model_uri": mlflow_model.uri,
+                "mlflow_model_sha256": mlflow_model.sha256,
+            }
+        )
         run.finish("finished")
     except BaseException as exc:
         run.finish("failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -182,4 +234,4 @@ def train_candidate(request: CandidateRequest, runs_root: Path) -> Candidate:
     notes = []
     if result.n_missing_label:
         notes.append(f"{result.n_missing_label} rows without a label were dropped")
-    return Candidate(run.run_id, metrics, gates, artifact, signature, notes)
+    return Candidate(run.run_id, metrics, gates, artifact, signature, notes, mlflow_model=mlflow_model)

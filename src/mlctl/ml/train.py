@@ -6,12 +6,15 @@ Contract:
   :data:`mlctl.spec.estimators.ALLOWED_ESTIMATORS`; any other name is an :class:`MlctlError`
   raised before anything is imported.
 * The artifact is the whole :class:`sklearn.pipeline.Pipeline` built by
-  :func:`build_pipeline`: it takes raw feature values (a DataFrame whose columns are the
-  feature names, e.g. ``pd.DataFrame([row_dict])``), so serving needs no preprocessing code.
+  :func:`build_pipeline`, made of scikit-learn's own transformers only (its pickle imports
+  scikit-learn and numpy, never mlctl, so MLflow loads it without mlctl). It takes the typed
+  frame :func:`model_frame` makes of raw feature values (float64 numbers, bools as 0/1,
+  datetimes as epoch seconds, categories as strings; the columns are the feature names).
   Numeric and datetime features are imputed with the median (and standardized for linear and
-  nearest-neighbour estimators), bool features become 0/1 and
-  are imputed with the most frequent value, string/category features are imputed with the most
-  frequent value and one-hot encoded (unknown categories at serving time are ignored).
+  nearest-neighbour estimators), bool features with the median of their 0/1 values,
+  string/category features with the most frequent value and one-hot encoded (unknown
+  categories at serving time are ignored). Pipelines trained before this contract hold their
+  casts inside (:func:`needs_raw_frame`) and take raw values.
 * Classifiers are fitted on class *indices* 0..k-1; :func:`prepare_target` returns the class
   labels in index order, with the positive class (True/yes/1) last for boolean-like targets,
   so ``predict_proba(X)[:, 1]`` is the probability of the positive class and
@@ -34,7 +37,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mlctl.errors import MlctlError
 from mlctl.ml.tables import FALSE_WORDS, TRUE_WORDS, to_bool
@@ -46,13 +49,18 @@ __all__ = [
     "build_pipeline",
     "category_text",
     "feature_origins",
+    "input_kinds",
     "is_missing",
     "load_estimator",
+    "model_frame",
+    "needs_raw_frame",
     "prepare_target",
     "train",
 ]
 
-NUMERIC_TYPES = frozenset({"int", "float"})
+NUMERIC_TYPES = frozenset({"int", "float", "numeric"})
+#: The ColumnTransformer branches :func:`build_pipeline` makes; a branch's name is its kind.
+BRANCHES = ("numeric", "bool", "datetime", "categorical")
 CATEGORICAL_TYPES = frozenset({"string", "category"})
 #: Estimators whose numeric inputs are standardized (after imputation).
 SCALED_MODULES = ("sklearn.linear_model.", "sklearn.neighbors.")
@@ -62,6 +70,8 @@ SCALED_MODULES = ("sklearn.linear_model.", "sklearn.neighbors.")
 class TrainResult:
     """A fitted pipeline and the split it was trained and is to be evaluated on.
 
+    ``X_train``/``X_test`` are what the pipeline takes (:func:`model_frame`); ``raw_train``
+    holds the training rows' raw values (what serving receives; the drift reference).
     ``y_train``/``y_test`` are class indices for classifiers (labels in ``classes``) and
     floats for regressors (``classes`` is empty). ``n_missing_label`` rows were dropped
     because their target was missing.
@@ -79,6 +89,7 @@ class TrainResult:
     n_rows: int = 0
     n_missing_label: int = 0
     stratified: bool = False
+    raw_train: pd.DataFrame | None = None
 
 
 def load_estimator(name: str) -> type:
@@ -147,7 +158,9 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (1, str(value))
 
 
-# -- preprocessing steps (module level so pipelines pickle by reference) ---------------------
+# -- casts: raw feature values -> the typed frame the pipeline takes ------------------------
+# (Pipelines trained before issue 13 hold these functions as FunctionTransformer steps, so they
+# stay importable under these names: old artifacts keep loading.)
 
 
 def _columns(X: Any) -> list[np.ndarray]:
@@ -224,6 +237,67 @@ def category_text(value: Any) -> str:
     return str(value.item() if isinstance(value, np.generic) else value)
 
 
+def _group_of(kind: str) -> str:
+    if kind in NUMERIC_TYPES:
+        return "numeric"
+    if kind in ("bool", "datetime"):
+        return kind
+    return "categorical"
+
+
+def model_frame(X: pd.DataFrame, feature_types: Mapping[str, str]) -> pd.DataFrame:
+    """The frame a pipeline from :func:`build_pipeline` takes, from raw feature values.
+
+    Same columns, in order: int/float features as float64 (unparseable -> NaN), bool features
+    as 1.0/0.0 (``yes``/``no`` and friends read as bools; anything else NaN), datetime features
+    as float64 seconds since the epoch (UTC), string/category features as Python strings
+    (``3.0`` reads "3") with NaN for nulls. A column without a declared type is typed from its
+    dtype. This is the model's input contract (its MLflow signature says the same), and it
+    lives outside the pickle so the artifact needs only scikit-learn to load.
+    """
+    columns: dict[str, Any] = {}
+    for column in X.columns:
+        name = str(column)
+        group = _group_of(_column_kind(X, name, feature_types))
+        values = X[[column]]
+        if group == "numeric":
+            columns[name] = to_numeric_frame(values)[:, 0]
+        elif group == "bool":
+            columns[name] = to_bool_frame(values)[:, 0]
+        elif group == "datetime":
+            columns[name] = to_epoch_frame(values)[:, 0]
+        else:
+            columns[name] = pd.Series(to_text_frame(values)[:, 0], dtype=object, index=X.index)
+    frame = pd.DataFrame(
+        {k: (v if isinstance(v, pd.Series) else pd.Series(v, index=X.index)) for k, v in columns.items()},
+        index=X.index,
+    )
+    return frame
+
+
+def input_kinds(pipeline: Any) -> dict[str, str]:
+    """Each input column of a fitted :func:`build_pipeline` pipeline and its kind (the name of
+    its branch: numeric, bool, datetime or categorical), in the pipeline's column order."""
+    preprocess = pipeline.named_steps["preprocess"]
+    kinds: dict[str, str] = {}
+    for name, _transformer, columns in preprocess.transformers_:
+        if name in BRANCHES:
+            kinds.update(dict.fromkeys(map(str, columns), name))
+    order = [str(c) for c in getattr(pipeline, "feature_names_in_", kinds)]
+    return {c: kinds[c] for c in order if c in kinds}
+
+
+def needs_raw_frame(pipeline: Any) -> bool:
+    """Whether ``pipeline`` predates :func:`model_frame` (its casts are inside the pickle, so
+    it takes raw values): True when any ColumnTransformer branch starts with a ``cast`` step."""
+    steps = getattr(pipeline, "named_steps", {})
+    preprocess = steps.get("preprocess") if isinstance(steps, Mapping) else None
+    for _name, transformer, _columns in getattr(preprocess, "transformers", []):
+        if isinstance(transformer, Pipeline) and "cast" in transformer.named_steps:
+            return True
+    return False
+
+
 def _column_kind(X: pd.DataFrame, column: str, feature_types: Mapping[str, str]) -> str:
     declared = feature_types.get(column)
     if declared:
@@ -261,11 +335,12 @@ def build_pipeline(
             groups["categorical"].append(str(column))
 
     # Distance- and penalty-based estimators need comparable scales; trees do not.
+    # Only scikit-learn's own transformers: the pickle imports sklearn/numpy, never mlctl, and
+    # the values arrive already typed by :func:`model_frame` (or by MLflow's signature).
     scale = estimator.startswith(SCALED_MODULES)
 
-    def step(func: Any, strategy: str, scaled: bool = False) -> Pipeline:
+    def step(strategy: str, scaled: bool = False) -> Pipeline:
         parts: list[tuple[str, Any]] = [
-            ("cast", FunctionTransformer(func, feature_names_out="one-to-one")),
             ("impute", SimpleImputer(strategy=strategy, keep_empty_features=True)),
         ]
         if scaled:
@@ -274,15 +349,14 @@ def build_pipeline(
 
     steps: list[tuple[str, Any, list[str]]] = []
     if groups["numeric"]:
-        steps.append(("numeric", step(to_numeric_frame, "median", scale), groups["numeric"]))
-    if groups["bool"]:
-        steps.append(("bool", step(to_bool_frame, "most_frequent"), groups["bool"]))
+        steps.append(("numeric", step("median", scale), groups["numeric"]))
+    if groups["bool"]:  # the median of 0/1 (bool dtype is accepted too, as MLflow passes it)
+        steps.append(("bool", step("median"), groups["bool"]))
     if groups["datetime"]:
-        steps.append(("datetime", step(to_epoch_frame, "median", scale), groups["datetime"]))
+        steps.append(("datetime", step("median", scale), groups["datetime"]))
     if groups["categorical"]:
         categorical = Pipeline(
             [
-                ("cast", FunctionTransformer(to_text_frame, feature_names_out="one-to-one")),
                 ("impute", SimpleImputer(strategy="most_frequent")),
                 ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
             ]
@@ -310,7 +384,7 @@ def feature_origins(pipeline: Pipeline) -> list[str]:
     for name, transformer, columns in preprocess.transformers_:
         if name == "remainder" or transformer == "drop":
             continue
-        if name == "categorical":
+        if name == "categorical" and "onehot" in transformer.named_steps:
             encoder: OneHotEncoder = transformer.named_steps["onehot"]
             imputer: SimpleImputer = transformer.named_steps["impute"]
             kept = [c for c, ok in zip(columns, _kept(imputer, len(columns)), strict=True) if ok]
@@ -355,7 +429,9 @@ def train(
     if len(data) < 4:
         raise MlctlError(f"only {len(data)} rows have a value for target '{target}'")
     y, classes = prepare_target(data[target], task)
-    X = data[features]
+    kinds = {c: _column_kind(data, c, feature_types) for c in features}
+    raw = data[features]
+    X = model_frame(raw, kinds)
     params = dict(training.params)
     pipeline = build_pipeline(training.estimator, params, X, feature_types)
     model = pipeline.named_steps["model"]
@@ -389,7 +465,8 @@ def train(
         classes=classes,
         task=task,
         features=list(features),
-        feature_types={c: _column_kind(X, c, feature_types) for c in features},
+        feature_types=kinds,
+        raw_train=raw.loc[X_train.index],
         n_rows=len(y),
         n_missing_label=n_missing,
         stratified=stratify is not None,

@@ -2,16 +2,19 @@
 
 Contract: plain data, built by :func:`mlctl.operations.monitor` and rendered by
 :mod:`mlctl.monitor.report`. ``errors`` lists what makes the run fail (a monitor that could
-not be evaluated, an action other than ``retrain`` that failed); a monitor that fired is not
-an error.
+not be evaluated, an action other than ``retrain`` that failed, a metrics export in
+``exports`` that failed); a monitor that fired is not an error. :func:`remember` turns one
+result into the point of a monitor's bounded history in state.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from mlctl.errors import Diagnostic
-from mlctl.monitor.results import MonitorResult
+from mlctl.monitor.results import ActionResult, MonitorResult
+from mlctl.state.document import MONITOR_HISTORY, MonitorPoint, MonitorRecord
 
 
 @dataclass
@@ -21,6 +24,7 @@ class RunResult:
     environment: str
     time: str
     results: list[MonitorResult] = field(default_factory=list)
+    exports: list[ActionResult] = field(default_factory=list)  # metrics pushed or written
 
     @property
     def fired(self) -> list[MonitorResult]:
@@ -36,6 +40,7 @@ class RunResult:
             for a in r.actions
             if not a.ok and a.action != "retrain"
         ]
+        out += [f"{e.action} failed: {e.detail}" for e in self.exports if not e.ok]
         return out
 
     @property
@@ -51,3 +56,30 @@ class RunResult:
             "fired": [r.name for r in self.fired],
             "monitors": [r.to_dict() for r in self.results],
         }
+
+
+def remember(record: MonitorRecord, result: MonitorResult, time: str) -> None:
+    """Append ``result`` (already folded into ``record`` by
+    :func:`mlctl.monitor.evaluation.record`) to ``record.history`` as a
+    :class:`~mlctl.state.document.MonitorPoint` at ``time``, keeping the last
+    :data:`~mlctl.state.document.MONITOR_HISTORY` runs."""
+    record.history.append(
+        MonitorPoint(
+            time=time,
+            status=result.status,
+            fired=result.fired,
+            version=result.version,
+            metrics={k: _finite(v) for k, v in result.metrics.items()},
+            findings={f.name: _finite(f.statistic) for f in result.findings},
+            breaches=[f.name for f in result.findings if f.breach],
+        )
+    )
+    del record.history[:-MONITOR_HISTORY]
+
+
+def _finite(value: float | None) -> float | None:
+    """``value`` as a float, or None when absent or not finite (state JSON has no NaN)."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None

@@ -89,6 +89,10 @@ def predict_scores(pipeline: Any, frame: pd.DataFrame, signature: dict[str, Any]
 
     columns = [i["name"] for i in signature.get("inputs", [])]
     X = frame[columns]
+    from mlctl.ml.train import model_frame, needs_raw_frame
+
+    if not needs_raw_frame(pipeline):  # the pipeline takes the typed frame (issue 13)
+        X = model_frame(X, {i["name"]: i["type"] for i in signature.get("inputs", [])})
     if signature.get("task") == "classification" and hasattr(pipeline, "predict_proba"):
         return np.asarray(pipeline.predict_proba(X))[:, -1]
     return np.asarray(pipeline.predict(X), dtype="float64")

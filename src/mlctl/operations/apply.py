@@ -9,7 +9,9 @@ data; else :class:`~mlctl.errors.StalePlanError`). The executor then checkpoints
 action (see :mod:`mlctl.engine.apply`). In CI (``$CI`` true) a tree with uncommitted changes
 to the desired state is refused unless ``allow_dirty``, since the recorded commit would not
 reproduce it; so is a ``local`` state backend unless ``allow_local_state`` (the runner's disk
-does not outlive the job, see :mod:`mlctl.operations.ci`). Failed actions do not raise: they
+does not outlive the job, see :mod:`mlctl.operations.ci`). A plan that a policy of
+``policies/*.rego`` denies (recorded in a saved plan, or found now) is refused with one line
+before anything changes. Failed actions do not raise: they
 are outcomes and error diagnostics of the returned :class:`~mlctl.operations.results.ApplyResult`.
 """
 
@@ -43,6 +45,22 @@ class ApplyOptions:
     allow_dirty: bool = False
     allow_local_state: bool = False
     lock_timeout: float = 0.0  # seconds to wait for a held state lock (0: fail at once naming the holder)
+    labels: tuple[str, ...] | None = None  # the pull request's labels, for policies (None: no PR)
+
+
+def _refuse_denials(ws: Workspace, planned: Plan, labels: tuple[str, ...] | None) -> Plan:
+    """``planned`` with the repository's policies evaluated on it now (a saved plan's recorded
+    findings kept too); MlctlError, one line, when any policy denies it."""
+    from mlctl.operations.plan import check_policies
+
+    checked = check_policies(ws, planned.model_copy(update={"policies": []}), labels)
+    denials = list(dict.fromkeys(str(d) for d in [*planned.denials, *checked.denials]))
+    if denials:
+        raise MlctlError(
+            f"refusing to apply: {len(denials)} policy denial{'s' if len(denials) != 1 else ''}: "
+            + "; ".join(denials)
+        )
+    return planned if planned.policies else checked
 
 
 def apply(
@@ -103,8 +121,9 @@ def apply(
                 targets=list(options.targets),
                 replace=list(options.replace),
             )
-            if review is not None:
-                review(planned)
+        planned = _refuse_denials(ws, planned, options.labels)
+        if options.planfile is None and review is not None:
+            review(planned)
         if not planned.has_changes:
             return ApplyResult(environment=env, plan=planned)
         executor = Executor(ws, state or State(environment=env), git=git, actor=actor, listener=listener)

@@ -2,8 +2,11 @@
 
 Contract: evaluation reads the state without the lock (read-only,
 :func:`mlctl.monitor.evaluation.evaluate_monitors`). Then the operation takes the lock itself:
-it reads the state again and records each monitor's result (breach streak, last status),
-retraining triggers, and clears triggers whose version is live, in one write. With the lock
+it reads the state again and records each monitor's result (breach streak, last status, a
+point of its bounded history), retraining triggers, and clears triggers whose version is
+live, in one write. With ``metrics_file`` or ``pushgateway``, the last recorded run of every
+monitor is then exposed as Prometheus metrics (:mod:`mlctl.monitor.exposition`); a failed
+export is in the result's ``exports`` and ``diagnostics``, never raised. With the lock
 released, a fired monitor with ``rollback`` rolls its model back through
 :func:`mlctl.operations.rollback` (which takes the lock again, with the monitor named as its
 holder and as the reason, and rewrites the YAML pin). Alerts run last, so their payload lists
@@ -29,6 +32,7 @@ from mlctl.workspace import Workspace
 if TYPE_CHECKING:
     from mlctl.monitor.results import ActionResult, MonitorResult
     from mlctl.monitor.run import RunResult
+    from mlctl.state.document import State
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class MonitorOptions:
     allow_local_state: bool = False
     commit: bool = False
     lock_timeout: float = 0.0  # seconds to wait for a held state lock (0: fail at once naming the holder)
+    metrics_file: Path | None = None  # write every monitor's last result there (textfile collector)
+    pushgateway: str | None = None  # and/or push them to this Prometheus Pushgateway (http(s) URL)
 
 
 def _rollback(
@@ -78,6 +84,29 @@ def _rollback(
     return outcome
 
 
+def _export(ws: Workspace, state: State, options: MonitorOptions) -> list[ActionResult]:
+    """Expose every monitor's last result (:mod:`mlctl.monitor.exposition`) to the textfile
+    and/or Pushgateway of ``options``; a failure is returned, never raised."""
+    from mlctl.monitor import exposition
+    from mlctl.monitor.results import ActionResult
+
+    registry = exposition.registry(ws.env, state, ws.spec.config.monitors)
+    done: list[ActionResult] = []
+    if options.metrics_file is not None:
+        try:
+            exposition.write_textfile(options.metrics_file, registry)
+            done.append(ActionResult("metrics-file", True, f"wrote {options.metrics_file}"))
+        except MlctlError as exc:
+            done.append(ActionResult("metrics-file", False, str(exc)))
+    if options.pushgateway is not None:
+        try:
+            exposition.push(options.pushgateway, ws.env, registry)
+            done.append(ActionResult("pushgateway", True, f"pushed to {options.pushgateway}"))
+        except MlctlError as exc:
+            done.append(ActionResult("pushgateway", False, str(exc)))
+    return done
+
+
 def monitor(
     ws: Workspace,
     options: MonitorOptions = MonitorOptions(),
@@ -91,11 +120,16 @@ def monitor(
     from mlctl.monitor import actions
     from mlctl.monitor.evaluation import evaluate_monitors, record
     from mlctl.monitor.results import ActionResult
+    from mlctl.monitor.run import remember
     from mlctl.operations.ci import require_lasting_state
     from mlctl.plan.triggers import sweep_cleared
     from mlctl.state.backend import locked, persist
     from mlctl.state.document import State
 
+    if options.pushgateway is not None:  # a user error: refused before anything runs
+        from mlctl.monitor.exposition import check_url
+
+        check_url(options.pushgateway)
     config = ws.spec.config.monitors
     chosen = [config[n] for n in options.monitors if n in config] or list(config.values())
     if any(set(m.actions) & {"retrain", "rollback"} for m in chosen):
@@ -112,11 +146,14 @@ def monitor(
             if result.name in not_due:
                 continue
             record(fresh, result)
+            remember(fresh.monitors[result.name], result, run.time)
             if result.fired and "retrain" in config[result.name].actions:
                 result.actions.append(actions.record_trigger(ws.spec, fresh, result, actor))
         for registry in fresh.models.values():
             sweep_cleared(registry)
         persist(ws.backend, fresh, git=git)
+    if options.metrics_file is not None or options.pushgateway is not None:
+        run.exports += _export(ws, fresh, options)
 
     rolled_back: dict[str, str] = {}  # model -> the monitor whose rollback moved it in this run
     for result in run.fired:

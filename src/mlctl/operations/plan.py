@@ -6,8 +6,11 @@ candidates in a scratch area, kept as evidence under the artifact store's ``eval
 prefix (apply never reads it), never in the state. ``refresh`` reads data fingerprints,
 artifacts and what is live first. With ``out`` the plan is saved there, bound to the state
 and desired state it was made from; ``out`` is checked writable before planning so a bad path
-fails fast. Raises
-:class:`~mlctl.errors.MlctlError` for what the user can fix (missing data, a bad pin).
+fails fast. The repository's ``policies/*.rego`` are evaluated on the JSON plan
+(:func:`check_policies`): ``deny`` messages are recorded as blockers (apply refuses the plan),
+``warn`` messages join the warnings. Raises
+:class:`~mlctl.errors.MlctlError` for what the user can fix (missing data, a bad pin, a broken
+policy).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from mlctl.workspace import Workspace, open_workspace
 
 if TYPE_CHECKING:
     from mlctl.gitops.changed import ChangedEnvironments
+    from mlctl.plan.model import Plan
+    from mlctl.plan.policy import PolicyContext
 
 #: Progress of ``evaluate`` training: ``(environment, message)``.
 PlanProgress = Callable[[str, str], None]
@@ -37,6 +42,7 @@ class PlanOptions:
     replace: tuple[str, ...] = ()
     refresh: bool = True
     evaluate: bool = False
+    labels: tuple[str, ...] | None = None  # the pull request's labels, for policies (None: no PR)
 
 
 def _check(options: PlanOptions) -> None:
@@ -62,8 +68,40 @@ def _make(ws: Workspace, options: PlanOptions, progress: PlanProgress | None) ->
         made, _ = evaluate_plan(
             ws, made, state, git=git_info(ws.repo), actor=current_actor(ws.repo), progress=report
         )
+    made = check_policies(ws, made, options.labels)
     warnings = [Diagnostic(w, severity="warning") for w in made.warnings]
     return PlanResult(plan=made, diagnostics=warnings)
+
+
+def policy_context(ws: Workspace, labels: tuple[str, ...] | None) -> PolicyContext:
+    """What policies see besides the plan: the PR's labels and every model's tags, gates, stages."""
+    from mlctl.plan.policy import PolicyContext
+
+    models = {
+        name: {
+            "tags": dict(model.tags or {}),
+            "gates": model.gates.model_dump(mode="json", exclude_none=True),
+            "stages": model.stages.model_dump(mode="json"),
+        }
+        for name, model in ws.spec.config.models.items()
+    }
+    return PolicyContext(labels=labels, models=models)
+
+
+def check_policies(ws: Workspace, made: Plan, labels: tuple[str, ...] | None) -> Plan:
+    """``made`` with the findings of ``<repo>/policies/*.rego`` recorded (denials block apply,
+    warnings join the plan's warnings); ``made`` unchanged when the repository has no policies.
+    :class:`~mlctl.plan.policy.PolicyError` (one line, file:line) for a broken policy."""
+    from mlctl.plan.model import PolicyResult
+    from mlctl.plan.policy import evaluate_policies, policy_files
+    from mlctl.plan.render import plan_json
+
+    if not policy_files(ws.repo):
+        return made
+    findings = evaluate_policies(ws.repo, plan_json(made), policy_context(ws, labels))
+    results = [PolicyResult(kind=f.kind, message=f.message, file=f.file, line=f.line) for f in findings]
+    warned = [str(r) for r in results if r.kind == "warn"]
+    return made.model_copy(update={"policies": results, "warnings": [*made.warnings, *warned]})
 
 
 def plan(

@@ -127,6 +127,7 @@ class RollbackResult(Result):
     written: Path | None = None
     commit: str | None = None
     branch: str | None = None
+    mirror: str | None = None  # what the MLflow mirror (providers.tracking) did, or why not
 
 
 @dataclass(kw_only=True)

@@ -111,6 +111,7 @@ def rollback(
         endpoints=done.endpoints,
         serial=done.serial,
         write_back=options.write_back,
+        mirror=done.mirror,
     )
     if options.write_back:
         from mlctl.gitops.writeback import set_stage_pin

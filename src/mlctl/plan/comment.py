@@ -38,6 +38,7 @@ class Report:
     base: str | None = None
     head: str | None = None
     notes: list[str] = field(default_factory=list)
+    appendix: list[str] = field(default_factory=list)  # markdown lines after the summary (plan --maturity)
 
 
 def artifact_pointer() -> str:
@@ -90,6 +91,8 @@ def _overall(report: Report) -> list[str]:
         out.append("")
     elif report.notes:
         out += [f"<sub>{'; '.join(report.notes)}</sub>", ""]
+    if report.appendix:
+        out += [*report.appendix, ""]
     return out
 
 

@@ -71,6 +71,19 @@ class ResourceChange(BaseModel):
         return SYMBOLS.get(self.actions[0], "?")
 
 
+class PolicyResult(BaseModel):
+    """One ``deny`` or ``warn`` message of a policy (``policies/*.rego``) on this plan, with the
+    ``file:line`` of the rule that produced it (see :mod:`mlctl.plan.policy`)."""
+
+    kind: str
+    message: str
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"policy {self.file}:{self.line}: {self.message}"
+
+
 class Plan(BaseModel):
     """Everything ``apply`` needs to make the desired state true, and nothing it must guess."""
 
@@ -88,6 +101,7 @@ class Plan(BaseModel):
     resource_changes: list[ResourceChange] = Field(default_factory=list)
     drift: list[ResourceChange] = Field(default_factory=list, description="found by refresh")
     warnings: list[str] = Field(default_factory=list)
+    policies: list[PolicyResult] = Field(default_factory=list, description="policy deny/warn messages")
 
     @property
     def has_changes(self) -> bool:
@@ -95,8 +109,16 @@ class Plan(BaseModel):
 
     @property
     def blocking(self) -> list[str]:
-        """Reasons apply is known to fail (e.g. a stored candidate failing its gates)."""
-        return [b for change in self.resource_changes for b in change.blocking]
+        """Reasons apply is known to fail (e.g. a stored candidate failing its gates, a policy's
+        ``deny``: apply refuses a plan with policy denials)."""
+        return [b for change in self.resource_changes for b in change.blocking] + [
+            str(d) for d in self.denials
+        ]
+
+    @property
+    def denials(self) -> list[PolicyResult]:
+        """The policies' ``deny`` messages (each blocks apply)."""
+        return [p for p in self.policies if p.kind == "deny"]
 
     def counts(self) -> Counter[str]:
         """How many changes carry each action (replace counted once as replace)."""

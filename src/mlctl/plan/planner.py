@@ -19,7 +19,7 @@ from mlctl.errors import ConfigError, Diagnostic, MlctlError
 from mlctl.ml.gates import describe_gates
 from mlctl.plan.diff import describe, short
 from mlctl.plan.model import UNKNOWN, Plan, ResourceChange
-from mlctl.plan.refresh import Reality
+from mlctl.plan.refresh import MirrorReality, Reality
 from mlctl.plan.resources import Desired, desired_resources, sort_key
 from mlctl.plan.stage_targets import StageTarget, resolve
 from mlctl.plan.triggers import (
@@ -299,6 +299,7 @@ class _Planner:
         if target.blocked:
             self.warnings.append(f"stage.{d.name}.{stage} stays at {_v(current)}: {target.blocked}")
         model = self.env.models[d.name]
+        moved = self._alias_drift(d, stage, current)
         if target.pending:
             gates = describe_gates(model.gates, model.training.task)
             self.change(
@@ -325,6 +326,44 @@ class _Planner:
                 + (f" resolves to v{target.version}" if isinstance(pin, str) else ""),
                 details=[f"v{current} leaves {stage}"] if current else [],
             )
+        elif moved:
+            self.change(
+                d,
+                d.address,
+                ["update"],
+                before={"mirror_alias": moved},
+                after={"version": current},
+                reason=f"apply moves the MLflow alias {stage} back to v{current}"
+                if current is not None
+                else f"apply removes the MLflow alias {stage}",
+            )
+
+    def _alias_drift(self, d: Desired, stage: str, current: int | None) -> str | None:
+        """What the mirror's ``stage`` alias shows when it disagrees with state (recorded as
+        drift), else None."""
+        if not isinstance(self.reality, MirrorReality):
+            return None
+        aliases = self.reality.registry_aliases(d.name)
+        if aliases is None:
+            return None
+        found = aliases.get(stage)
+        if found == current:
+            return None
+        shown = "none" if found is None else (f"v{found}" if isinstance(found, int) else str(found))
+        self.drift.append(
+            ResourceChange(
+                address=d.address,
+                type="stage",
+                name=d.name,
+                actions=["update"],
+                before={"version": current},
+                after={"mirror_alias": shown},
+                reason=f"the MLflow alias {d.name}@{stage} points at {shown}, not v{current} as state records"
+                if current is not None
+                else f"the MLflow alias {d.name}@{stage} points at {shown}; state has no {stage} version",
+            )
+        )
+        return shown
 
     def plan_endpoint(self, d: Desired) -> None:
         prev = self.state.resources.get(d.address)

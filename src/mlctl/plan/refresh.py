@@ -8,7 +8,7 @@ HEAD, row counts read a CSV's newlines or a Parquet footer; nothing is trained o
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from mlctl.spec.models import Dataset, Endpoint
 from mlctl.state.document import Artifact
@@ -39,4 +39,16 @@ class Reality(Protocol):
     ) -> str | None:
         """The manifests the endpoint's provider would apply for ``version`` (deterministic
         text), or None when its provider has none (local serving). Pure: no I/O."""
+        ...
+
+
+@runtime_checkable
+class MirrorReality(Protocol):
+    """A :class:`Reality` that also sees a registry mirror (an MLflow provider named by
+    ``providers.tracking``): the planner shows an alias moved there by hand as drift."""
+
+    def registry_aliases(self, model: str) -> dict[str, int | str | None] | None:
+        """``staging``/``production`` -> the mlctl version the mirror's alias points at (None:
+        no alias; ``"mlflow vN"``: a version mlctl did not register), or None when the
+        environment has no mirror. Read-only: a couple of HTTP GETs."""
         ...

@@ -158,7 +158,9 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             out.append("")
     for warning in plan.warnings:
         out.append(f"Warning: {warning}")
-    if plan.warnings:
+    for denial in plan.denials:
+        out.append(f"Error: {denial} (apply is refused)")
+    if plan.warnings or plan.denials:
         out.append("")
     out.append(plan.summary())
     return redact("\n".join(out) + "\n")

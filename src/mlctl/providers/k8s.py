@@ -263,6 +263,13 @@ def rollout_progress(deployment: dict[str, Any]) -> tuple[bool, str]:
     return True, f"{available} of {wanted} replicas updated and available"
 
 
+def _observed(deployment: dict[str, Any]) -> bool:
+    """Whether the Deployment controller has acted on the Deployment's current spec."""
+    generation = (deployment.get("metadata") or {}).get("generation")
+    observed = (deployment.get("status") or {}).get("observedGeneration")
+    return generation is None or (observed is not None and observed >= generation)
+
+
 def pod_problem(pods: list[dict[str, Any]], *, final: bool) -> str | None:
     """Why the new version's pods are not serving, or None: a container waiting for a reason
     in :data:`FATAL_WAITING` (always); with ``final`` (the deadline passed) also any other
@@ -385,6 +392,11 @@ class K8sServing:
             if done:
                 return f"complete: {progress}"
             late = time.monotonic() > deadline
+            if not late and not _observed(live):
+                # Pods seen before the controller acted on this spec may be left over from an
+                # earlier rollout of the same version (e.g. one that failed and was restored).
+                pause(ROLLOUT_POLL_SECONDS)
+                continue
             why = pod_problem(self.client.list_objects("Pod", namespace, pod_labels), final=late)
             if why:
                 raise RolloutFailed(why)

@@ -1,7 +1,9 @@
 """The serving application: ``create_app(repo, env, model)`` returns a FastAPI app.
 
 Contract: :func:`create_app` only wires the parts together: the :class:`~mlctl.serving.service.Service`
-(follower, metrics, prediction log, heartbeat), the routes (:mod:`mlctl.serving.routes`), the
+(follower, metrics, prediction log, heartbeat), the routes (:mod:`mlctl.serving.routes`, with
+MLflow's ``/invocations`` and the Open Inference Protocol's ``/v2`` from
+:mod:`mlctl.serving.protocols`), the
 OpenAPI document (:mod:`mlctl.serving.openapi`) and the guard middleware
 (:mod:`mlctl.serving.guard`: bearer token from the argument or ``MLCTL_SERVE_TOKEN``, body
 size limit). :func:`app_from_env` is the factory for ASGI servers, with settings from

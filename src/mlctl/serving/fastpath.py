@@ -66,21 +66,34 @@ def _is_classifier(estimator: Any) -> bool:
 
 
 class PipelinePredictor(Predictor):
-    """The fitted pipeline, called the documented way (a DataFrame of raw values)."""
+    """The fitted pipeline, called the documented way: a DataFrame of the raw values, typed by
+    :func:`mlctl.ml.train.model_frame` (with the kinds the pipeline's branches name) unless
+    the pipeline predates it and casts inside."""
 
     kind = "pipeline"
 
     def __init__(self, pipeline: Any, features: list[str]) -> None:
+        from mlctl.ml.train import input_kinds, needs_raw_frame
+
         self.pipeline = pipeline
         self.features = features
         self.classifier = (
             _is_classifier(pipeline.steps[-1][1]) if hasattr(pipeline, "steps") else _is_classifier(pipeline)
         )
+        self.kinds: dict[str, str] | None = None
+        steps = getattr(pipeline, "named_steps", {})
+        if "preprocess" in steps and not needs_raw_frame(pipeline):
+            self.kinds = input_kinds(pipeline)
 
     def frame(self, rows: Sequence[Sequence[Any]]) -> Any:
         import pandas as pd
 
-        return pd.DataFrame([list(r) for r in rows], columns=self.features)
+        raw = pd.DataFrame([list(r) for r in rows], columns=self.features)
+        if self.kinds is None:
+            return raw
+        from mlctl.ml.train import model_frame
+
+        return model_frame(raw, self.kinds)
 
     def predict(self, rows: Sequence[Sequence[Any]]) -> Prediction:
         X = self.frame(rows)
@@ -154,22 +167,28 @@ def _compile_group(name: str, transformer: Any, columns: list[str], features: li
         raise CompileError(f"branch {name} is not a Pipeline")
     steps = dict(transformer.steps)
     names = [n for n, _ in transformer.steps]
-    func = _unwrap_cast(steps.get("cast"))
-    kinds = {
-        T.to_numeric_frame: "numeric",
-        T.to_bool_frame: "bool",
-        T.to_epoch_frame: "datetime",
-        T.to_text_frame: "categorical",
-    }
-    kind = kinds.get(func)
-    if kind is None:
-        raise CompileError(f"branch {name}: unknown cast {func!r}")
+    if names and names[0] == "cast":  # trained before issue 13: the casts are in the pickle
+        func = _unwrap_cast(steps.get("cast"))
+        kinds = {
+            T.to_numeric_frame: "numeric",
+            T.to_bool_frame: "bool",
+            T.to_epoch_frame: "datetime",
+            T.to_text_frame: "categorical",
+        }
+        kind = kinds.get(func)
+        if kind is None:
+            raise CompileError(f"branch {name}: unknown cast {func!r}")
+        names = names[1:]
+    else:  # scikit-learn only: the branch's name says its kind, model_frame typed the values
+        kind = name if name in T.BRANCHES else None
+        if kind is None:
+            raise CompileError(f"branch {name}: unknown kind")
     imputer = steps.get("impute")
     if not isinstance(imputer, SimpleImputer) or imputer.add_indicator:
         raise CompileError(f"branch {name}: unexpected imputer")
     positions = [features.index(c) for c in columns]
     if kind == "categorical":
-        if names != ["cast", "impute", "onehot"]:
+        if names != ["impute", "onehot"]:
             raise CompileError(f"branch {name}: unexpected steps {names}")
         encoder = steps["onehot"]
         if (
@@ -198,7 +217,7 @@ def _compile_group(name: str, transformer: Any, columns: list[str], features: li
             widths=widths,
             width=sum(widths),
         )
-    if names not in (["cast", "impute"], ["cast", "impute", "scale"]):
+    if names not in (["impute"], ["impute", "scale"]):
         raise CompileError(f"branch {name}: unexpected steps {names}")
     if not imputer.keep_empty_features:
         raise CompileError(f"branch {name}: imputer drops empty features")

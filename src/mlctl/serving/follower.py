@@ -18,6 +18,10 @@ Contract:
   in flight finish on the version they started with. A version that fails to load (missing,
   tampered, unreadable) is not served: the previous one stays and ``last_error`` says why.
   Recently served versions stay in memory (by sha256), so a rollback swaps without loading.
+* When :attr:`StateFollower.endpoint` has a running rollout in state (``state.rollouts``),
+  the follower also loads its candidate version and publishes :attr:`StateFollower.arms`
+  (strategy, candidate weight in percent, candidate model) with one assignment; a changed
+  weight is a new :class:`Arms` object, so no request sees half a change and none restarts.
 """
 
 from __future__ import annotations
@@ -268,6 +272,15 @@ def _single_threaded(pipeline: Any) -> None:
 # -- following the state ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Arms:
+    """A running rollout as serving sees it: the candidate and its share of traffic."""
+
+    strategy: str
+    weight: float  # percent of requests routed to the candidate (canary, ab)
+    candidate: LoadedModel
+
+
 @dataclass
 class _Seen:
     key: tuple[Any, ...] | None = None
@@ -319,6 +332,9 @@ class StateFollower:
         if stage not in ("staging", "production"):
             raise MlctlError(f"stage must be staging or production, not '{stage}'")
         self.current: LoadedModel | None = None
+        #: the endpoint whose rollout (``state.rollouts[endpoint]``) is followed; None: none
+        self.endpoint: str | None = None
+        self.arms: Arms | None = None
         self.status = Status()
         self._cache: OrderedDict[str, LoadedModel] = OrderedDict()
         self._seen = _Seen()
@@ -353,7 +369,40 @@ class StateFollower:
                 self.status.last_error = str(error)
                 return False
             self._seen.key = key
-            return self._follow(state)
+            swapped = self._follow(state)
+            self._follow_rollout(state)
+            return swapped
+
+    def _follow_rollout(self, state: State | None) -> None:
+        """Publish the running rollout of :attr:`endpoint` (see the module contract)."""
+        rollouts = getattr(state, "rollouts", None) or {}
+        record = rollouts.get(self.endpoint) if self.endpoint else None
+        registry = state.models.get(self.model) if state is not None else None
+        version = (
+            registry.get(record.candidate_version)
+            if record is not None
+            and record.status == "running"
+            and registry is not None
+            and record.candidate_version is not None
+            else None
+        )
+        if record is None or version is None or version.artifact is None:
+            self.arms = None
+            return
+        arms = self.arms
+        if arms is not None and arms.candidate.sha256 == version.artifact.sha256:
+            if arms.weight != record.weight or arms.strategy != record.strategy:
+                self.arms = Arms(record.strategy, float(record.weight), arms.candidate)
+            return
+        try:
+            loaded = self._load(version)
+        except MlctlError as error:
+            self.status.last_error = f"cannot serve rollout candidate v{version.version}: {error}"
+            log.error("%s", self.status.last_error)
+            self.arms = None
+            return
+        self.arms = Arms(record.strategy, float(record.weight), loaded)
+        log.info("%s rollout: candidate v%s at %s%%", self.model, version.version, record.weight)
 
     def _follow(self, state: State | None) -> bool:
         serial = state.serial if state is not None else None

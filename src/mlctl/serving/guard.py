@@ -11,7 +11,10 @@ gets a request id (``scope["mlctl.request_id"]``) and, whatever its status (401,
 is sent: its own latency and status, and the predictions the route left in
 ``scope["mlctl.log"]`` as ``(version, [prediction items])``. ``POST`` to a path in
 ``service.fast_routes`` goes to that handler directly (the same endpoint and error handlers
-as the router's, without the router's dispatch); everything else to the app.
+as the router's, without the router's dispatch); everything else to the app. The standard
+protocols' routes (:mod:`mlctl.serving.protocols.paths`) are counted and logged by their
+route template (``/v2/models/{name}/infer``), their prediction routes logged as those of
+:data:`LOGGED_PATHS`, and the guard's own 401/413 answer there in the protocol's error shape.
 """
 
 from __future__ import annotations
@@ -22,13 +25,17 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from mlctl.serving.responses import error_response
+from mlctl.serving.protocols.paths import OPEN as PROTOCOL_OPEN
+from mlctl.serving.protocols.paths import error_body, is_logged, route_of
+from mlctl.serving.responses import json_response
 
 if TYPE_CHECKING:
     from mlctl.serving.service import Service
 
 LOGGED_PATHS = frozenset({"/predict", "/predict/batch"})
-OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+OPEN_PATHS = frozenset(
+    {"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", *PROTOCOL_OPEN}
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -52,7 +59,7 @@ class Guard:
         path = scope["path"]
         status_holder = [500]
         service = self.service
-        logged = path in LOGGED_PATHS
+        logged = path in LOGGED_PATHS or is_logged(path)  # /predict never pays for the second test
         if logged:
             scope["mlctl.request_id"] = os.urandom(16).hex()
             arrived = time.time()
@@ -65,27 +72,32 @@ class Guard:
         try:
             token = service.settings.token
             if token and path not in OPEN_PATHS and not _authorized(scope, token):
-                await error_response(401, "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"})(
+                await _refusal(path, 401, "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"})(
                     scope, receive, send_wrapper
                 )
                 return
             limit = service.settings.max_body_bytes
             length = _content_length(scope)
             if length is not None and length > limit:
-                await error_response(413, f"request body exceeds {limit} bytes")(scope, receive, send_wrapper)
+                await _refusal(path, 413, f"request body exceeds {limit} bytes")(scope, receive, send_wrapper)
                 return
             fast = service.fast_routes.get(path) if scope.get("method") == "POST" else None
             await (fast or self.app)(scope, _limited(receive, limit), send_wrapper)
         except _TooLarge:
-            await error_response(413, f"request body exceeds {service.settings.max_body_bytes} bytes")(
+            await _refusal(path, 413, f"request body exceeds {service.settings.max_body_bytes} bytes")(
                 scope, receive, send_wrapper
             )
         finally:
             seconds = time.perf_counter() - started
-            route = path if path in service.routes else "other"
+            route = path if path in service.routes else (route_of(path) or "other")
             service.metrics.observe_request(route, status_holder[0], seconds)
             if logged and service.writer is not None:
-                service.log_request(scope, path, status_holder[0], arrived, seconds)
+                service.log_request(scope, route, status_holder[0], arrived, seconds)
+
+
+def _refusal(path: str, status: int, message: str, headers: dict[str, str] | None = None) -> Any:
+    """The guard's own failure answer, in the error shape of the protocol ``path`` belongs to."""
+    return json_response(error_body(path, status, message), status, headers)
 
 
 class _TooLarge(Exception):

@@ -3,7 +3,9 @@
 Contract: ``POST /predict`` (one object), ``POST /predict/batch`` (a JSON array of at most
 ``max_batch`` objects, one model call), ``GET /health`` (liveness: always 200), ``GET /ready``
 (200 once a verified model is loaded, else 503), ``GET /metrics`` (Prometheus text) and
-``GET /model`` (name, version, metrics, signature, git commit). Bodies are validated against
+``GET /model`` (name, version, metrics, signature, git commit), and the standard protocols
+(:mod:`mlctl.serving.protocols`: MLflow's ``POST /invocations``, the Open Inference
+Protocol's ``/v2/...``). Bodies are validated against
 the live version's signature (:mod:`mlctl.serving.schemas`): bad input answers 422 naming
 the field, never 500; no model loaded answers 503. Batches above :data:`THREAD_BATCH` rows
 are predicted on a worker thread, not the event loop.
@@ -22,6 +24,8 @@ from pydantic import ValidationError
 
 from mlctl.serving.follower import LoadedModel
 from mlctl.serving.openapi import predict_openapi
+from mlctl.serving.protocols import mlflow as mlflow_protocol
+from mlctl.serving.protocols import oip
 from mlctl.serving.responses import Unavailable, Unprocessable, error_response, json_response
 from mlctl.serving.service import Service
 
@@ -90,9 +94,13 @@ def add_routes(app: FastAPI, service: Service) -> None:
             item = service.request_model(loaded).__pydantic_validator__.validate_json(raw)
         except ValidationError:  # anything wrong: the slow path builds the exact 422
             item = service.parse(loaded, decode(raw), ("body",))
+        loaded = service.route(loaded, item, request.scope)
         rows, entities = service.rows(loaded, [item], ("body",))
         results = service.predict(loaded, rows)
-        return json_response(service.answer(loaded, rows, entities, results, request.scope)[0])
+        return json_response(
+            service.answer(loaded, rows, entities, results, request.scope)[0],
+            headers=service.arm_headers(request.scope, loaded),
+        )
 
     @app.post("/predict/batch", openapi_extra=predict_openapi(service, batch=True), response_model=None)
     async def predict_batch(request: Request) -> Response:
@@ -122,13 +130,17 @@ def add_routes(app: FastAPI, service: Service) -> None:
                 errors.extend(error.errors())
         if errors:
             raise RequestValidationError(errors[:100])
+        loaded = service.route(loaded, items[0], request.scope)
         rows, entities = service.rows(loaded, items, ("body",), batch=True)
         if len(rows) > THREAD_BATCH:
             results = await asyncio.to_thread(service.predict, loaded, rows)
         else:
             results = service.predict(loaded, rows)
         answers = service.answer(loaded, rows, entities, results, request.scope)
-        return json_response({"predictions": answers, "model": loaded.name, "version": loaded.version})
+        return json_response(
+            {"predictions": answers, "model": loaded.name, "version": loaded.version},
+            headers=service.arm_headers(request.scope, loaded),
+        )
 
     async def fast_predict(scope: Any, receive: Any, send: Any) -> None:
         """``POST /predict`` without the router's dispatch (the guard calls it): the same
@@ -145,6 +157,10 @@ def add_routes(app: FastAPI, service: Service) -> None:
         await response(scope, receive, send)
 
     service.fast_routes["/predict"] = fast_predict
+    # The standard protocols (MLflow's /invocations, the Open Inference Protocol's /v2/...):
+    # the same steps and live version as /predict/batch, in their own wire format.
+    mlflow_protocol.add_routes(app, service)
+    oip.add_routes(app, service)
 
     @app.get("/health")
     async def health() -> Response:

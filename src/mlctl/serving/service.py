@@ -5,7 +5,12 @@ Contract: a :class:`Service` owns the settings, the :class:`~mlctl.serving.follo
 the heartbeat file. Requests read the live :class:`~mlctl.serving.follower.LoadedModel` once
 and pass it to every step (:meth:`Service.parse`, :meth:`Service.rows`,
 :meth:`Service.predict`, :meth:`Service.answer`), so a swap never mixes two versions in one
-answer. Bad input raises ``RequestValidationError`` or
+answer. During a rollout (``follower.arms``), :meth:`Service.route` picks the arm of each
+request, sticky by entity key (sha256 of the first row's key values, else of the request id,
+mod 10000, against the candidate's weight), the answer carries ``X-Mlctl-Arm`` and
+``X-Mlctl-Version`` and the log record ``arm``; in shadow mode the stable arm answers and
+the candidate scores the same rows on a worker thread, logged as ``arm: shadow``. Bad input
+raises ``RequestValidationError`` or
 :class:`~mlctl.serving.responses.Unprocessable` (422), never a 500. Every request to a
 prediction route is queued to the prediction log (:mod:`mlctl.providers.predlog`, shipped
 to the environment's artifact store) as one record, by :meth:`Service.log_request`, without
@@ -17,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -73,6 +80,10 @@ class Service:
         self.fast_routes: dict[str, Any] = {}
         self.started_at = datetime.now(UTC).isoformat()
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self.follower.endpoint = self.endpoint
+        self._shadow_pool: Any = None
+        self._shadow_pending = 0
+        self._shadow_lock = threading.Lock()
 
     # -- model lifecycle ------------------------------------------------------------------
 
@@ -158,6 +169,8 @@ class Service:
         finally:
             self._heartbeat_task.cancel()
             self.follower.stop()
+            if self._shadow_pool is not None:
+                await asyncio.to_thread(self._shadow_pool.shutdown, True)
             if self.writer is not None:
                 await asyncio.to_thread(self.writer.close)
                 self.sync_log_metrics()
@@ -292,7 +305,81 @@ class Service:
                     }
                 )
         scope["mlctl.log"] = (loaded.version, items)
+        shadow = scope.get("mlctl.shadow")
+        if shadow is not None:
+            self._shadow(shadow, rows, request_id)
         return out
+
+    # -- rollouts -------------------------------------------------------------------------
+
+    def route(self, loaded: LoadedModel, item: BaseModel, scope: Any) -> LoadedModel:
+        """The version that answers this request: ``loaded`` (stable) unless a running canary
+        or A/B rollout sends its bucket to the candidate. Records the arm in the scope."""
+        arms = self.follower.arms
+        if arms is None:
+            return loaded
+        if arms.strategy == "shadow":
+            scope["mlctl.arm"] = "stable"
+            scope["mlctl.shadow"] = arms.candidate
+            return loaded
+        values = item.__dict__
+        key = "|".join(str(values.get(k)) for k in loaded.entity_keys if values.get(k) is not None)
+        candidate = (
+            bucket(key or str(scope.get("mlctl.request_id") or os.urandom(8).hex())) < arms.weight * 100
+        )
+        scope["mlctl.arm"] = "candidate" if candidate else "stable"
+        return arms.candidate if candidate else loaded
+
+    @staticmethod
+    def arm_headers(scope: Any, loaded: LoadedModel) -> dict[str, str] | None:
+        """``X-Mlctl-Arm`` and ``X-Mlctl-Version`` while a rollout runs, else None."""
+        arm = scope.get("mlctl.arm")
+        if arm is None:
+            return None
+        return {"X-Mlctl-Arm": arm, "X-Mlctl-Version": str(loaded.version)}
+
+    def _shadow(self, candidate: LoadedModel, rows: list[list[Any]], request_id: Any) -> None:
+        """Score ``rows`` with the shadow candidate off the response path and log it."""
+        with self._shadow_lock:
+            if self._shadow_pending >= 256:  # the candidate cannot keep up: drop, never queue unbounded
+                return
+            self._shadow_pending += 1
+            if self._shadow_pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlctl-shadow")
+        copied = [list(r) for r in rows]
+        self._shadow_pool.submit(self._score_shadow, candidate, copied, request_id, time.time())
+
+    def _score_shadow(
+        self, candidate: LoadedModel, rows: list[list[Any]], request_id: Any, arrived: float
+    ) -> None:
+        started = time.perf_counter()
+        status, items = 200, []
+        try:
+            results = self.predict(candidate, rows)
+            items = [{"prediction": p, "probability": q} for p, q in results]
+        except Exception:
+            status = 500
+        finally:
+            with self._shadow_lock:
+                self._shadow_pending -= 1
+        if self.writer is not None:
+            self.writer.log(
+                {
+                    "ts": arrived,
+                    "request_id": request_id,
+                    "endpoint": self.endpoint,
+                    "model": self.settings.model,
+                    "version": candidate.version,
+                    "route": "shadow",
+                    "arm": "shadow",
+                    "status": status,
+                    "latency_ms": round((time.perf_counter() - started) * 1000.0, 4),
+                    "rows": len(items),
+                    "predictions": items,
+                }
+            )
 
     def log_request(self, scope: Any, route: str, status: int, arrived: float, seconds: float) -> None:
         """Queue the request's one log record (see :mod:`mlctl.providers.predlog`)."""
@@ -305,8 +392,10 @@ class Service:
             version, items = (current.version if current is not None else None), []
         else:
             version, items = logged
+        arm = scope.get("mlctl.arm")
         writer.log(
             {
+                **({"arm": arm} if arm is not None else {}),
                 "ts": arrived,
                 "request_id": scope.get("mlctl.request_id"),
                 "endpoint": self.endpoint,
@@ -319,6 +408,11 @@ class Service:
                 "predictions": items,
             }
         )
+
+
+def bucket(key: str) -> int:
+    """A stable bucket in [0, 10000) for a routing key (sha256, the same on every replica)."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % 10000
 
 
 def _jsonable_inputs(features: list[str], row: list[Any]) -> dict[str, Any]:

@@ -24,9 +24,9 @@ from mlctl.spec.models import Environment
 from mlctl.spec.names import not_defined
 
 if typing.TYPE_CHECKING:
-    from mlctl.spec.models import K8sProvider, LocalProvider, RedisProvider, S3Provider
+    from mlctl.spec.models import K8sProvider, LocalProvider, MlflowProvider, RedisProvider, S3Provider
 
-    ProviderType = LocalProvider | S3Provider | K8sProvider | RedisProvider
+    ProviderType = LocalProvider | S3Provider | K8sProvider | RedisProvider | MlflowProvider
 
 PROVIDER_PREFIX = "provider:"
 """Key paths of provider files start with this (``provider:s3.bucket``)."""

@@ -51,11 +51,11 @@ from mlctl.spec.yamlreader import YamlReader, inside_repository, is_yaml, relati
 if TYPE_CHECKING:
     from mlctl.spec.envspec import ProviderType
 
-ADDRESS_KEYS = ("endpoint_url", "bucket", "key", "prefix")
+ADDRESS_KEYS = ("endpoint_url", "bucket", "key", "prefix", "tracking_uri")
 """Keys of the backend and provider files that may not hold ``${VAR}``: they decide where
 requests go (a server, a bucket, an object), and a value from the runner's environment there
 would be sent to whatever server the pull request names."""
-ROLES = ("artifacts", "serving", "training", "online")
+ROLES = ("artifacts", "serving", "training", "online", "tracking")
 """The provider roles of ``environment.yaml``'s ``providers`` section."""
 
 
@@ -148,7 +148,7 @@ def load_environment(repo: Path, env: str, *, environ: Mapping[str, str] | None 
 
 def used_providers(config: Environment) -> set[str]:
     """Names of the provider files an environment uses: its roles and its endpoints'."""
-    names = {getattr(config.providers, role) for role in ROLES}
+    names = {getattr(config.providers, role) for role in ROLES} - {None}
     names.update(endpoint.provider for endpoint in config.endpoints.values())
     return names
 

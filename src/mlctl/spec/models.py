@@ -78,6 +78,11 @@ class ProviderRefs(Strict):
         description="online feature store: a local provider (embedded SQLite under its root) "
         "or a redis provider",
     )
+    tracking: Name | None = Field(
+        None,
+        description="an mlflow provider that mirrors runs, versions and stage aliases "
+        "(mlctl's state stays the source of truth); unset: no mirror",
+    )
 
 
 class ColumnCheck(Strict):
@@ -271,6 +276,47 @@ class Autoscale(Strict):
     target_cpu_percent: Annotated[int, Field(ge=1, le=100)] = 70
 
 
+class RolloutAnalysis(Strict):
+    """How a rollout's arms are compared (:mod:`mlctl.monitor.rollout_analysis`)."""
+
+    min_samples: Annotated[int, Field(ge=10)] = Field(200, description="requests per arm before any verdict")
+    max_latency_increase: Annotated[float, Field(ge=0.0)] = Field(
+        0.2, description="relative p95 latency increase of the candidate tolerated (0.2 = +20%)"
+    )
+    max_error_rate_increase: Rate = Field(0.01, description="absolute error-rate increase tolerated")
+    max_prediction_drift: Rate = Field(
+        0.2, description="KS statistic between the arms' predictions tolerated"
+    )
+    alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = Field(
+        0.05, description="family-wise error rate (Holm-corrected over the tests)"
+    )
+
+
+class Rollout(Strict):
+    """Progressive delivery of a candidate stage next to the endpoint's stage.
+
+    ``canary`` moves the candidate's share of traffic through ``steps`` (percentages),
+    ``ab`` holds a fixed split (the first step), ``shadow`` has the candidate score every
+    request off the response path while the endpoint's stage answers."""
+
+    strategy: Literal["canary", "shadow", "ab"] = "canary"
+    candidate: Literal["staging", "production"] = "staging"
+    steps: list[Annotated[float, Field(gt=0.0, le=100.0)]] = Field(
+        default_factory=lambda: [5.0, 25.0, 50.0, 100.0],
+        description="candidate traffic percentages, strictly increasing",
+    )
+    analysis: RolloutAnalysis = Field(default_factory=RolloutAnalysis)
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing(cls, value: list[float]) -> list[float]:
+        if not value:
+            raise ValueError("steps needs at least one percentage")
+        if any(b <= a for a, b in zip(value, value[1:], strict=False)):  # noqa: RUF007
+            raise ValueError("steps must be strictly increasing")
+        return value
+
+
 class Endpoint(Strict):
     """A serving endpoint for one stage of one model."""
 
@@ -280,6 +326,13 @@ class Endpoint(Strict):
     replicas: Annotated[int, Field(ge=1)] = 1
     autoscale: Autoscale | None = None
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    rollout: Rollout | None = None
+
+    @model_validator(mode="after")
+    def _candidate_differs(self) -> Endpoint:
+        if self.rollout is not None and self.rollout.candidate == self.stage:
+            raise ValueError(f"rollout.candidate must be another stage than the endpoint's ({self.stage})")
+        return self
 
 
 Action = Literal["alert", "retrain", "rollback"]
@@ -406,8 +459,21 @@ class RedisProvider(Strict):
     key_prefix: str = Field("mlctl:", description="prefix of every key mlctl writes")
 
 
+class MlflowProvider(Strict):
+    """An MLflow tracking server and model registry, used as a mirror (``providers.tracking``).
+
+    Credentials come from MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD in the
+    environment, never from YAML."""
+
+    type: Literal["mlflow"]
+    tracking_uri: str = Field(
+        description="http(s)://host:port of the MLflow server (no ${VAR}: it decides where credentials go)"
+    )
+    experiment: str | None = Field(None, description="experiment runs are logged to; default mlctl-<env>")
+
+
 ProviderConfig = Annotated[
-    LocalProvider | S3Provider | K8sProvider | RedisProvider, Field(discriminator="type")
+    LocalProvider | S3Provider | K8sProvider | RedisProvider | MlflowProvider, Field(discriminator="type")
 ]
 
 

@@ -45,6 +45,7 @@ _ROLES = {
     "serving": {"local", "k8s"},
     "training": {"local", "k8s"},
     "online": {"local", "redis"},
+    "tracking": {"mlflow"},
 }
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 STATE_DIRECTORY = "state"
@@ -117,9 +118,13 @@ class _Validator:
                     self.error(f"{path}.root", "a provider root may not be inside .git/")
             elif provider.type == "s3" and not provider.bucket.strip():
                 self.error(f"{path}.bucket", "bucket must not be empty")
+            elif provider.type == "mlflow" and not _URL.match(provider.tracking_uri):
+                self.error(f"{path}.tracking_uri", "tracking_uri must be a URL (http://host:port)")
         refs = self.config.providers
         for role in ("artifacts", "serving", "training", "online"):
             self.provider_ref(f"providers.{role}", getattr(refs, role), role)
+        if refs.tracking is not None:
+            self.provider_ref("providers.tracking", refs.tracking, "tracking")
 
     def provider_ref(self, path: str, name: str, role: str) -> None:
         types = self.provider_types()

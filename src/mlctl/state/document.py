@@ -91,6 +91,9 @@ class ModelVersion(Doc):
     metrics: dict[str, float] = Field(default_factory=dict)
     gates: list[GateResult] = Field(default_factory=list)
     artifact: Artifact | None = None
+    mlflow_model: Artifact | None = Field(
+        None, description="manifest of its MLflow model directory (mlctl.ml.mlflow_model), next to artifact"
+    )
     run_id: str | None = None
     training: dict[str, Any] = Field(default_factory=dict, description="normalized training spec")
     data: dict[str, str] = Field(default_factory=dict, description="dataset -> fingerprint")
@@ -140,14 +143,33 @@ class RetrainTrigger(Doc):
         return self.trained_version is None and self.cleared_at is None
 
 
+class MonitorPoint(Doc):
+    """One run of a monitor, kept for reports over time: its status, the production version
+    it judged, its numeric ``metrics`` and each finding's statistic (drift: per feature)."""
+
+    time: str
+    status: str
+    fired: bool = False
+    version: int | None = None
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    findings: dict[str, float | None] = Field(default_factory=dict)
+    breaches: list[str] = Field(default_factory=list, description="findings in breach")
+
+
+#: runs kept per monitor in ``MonitorRecord.history`` (the oldest are dropped)
+MONITOR_HISTORY = 200
+
+
 class MonitorRecord(Doc):
-    """What the last runs of one monitor found (``consecutive`` counts persisting breaches)."""
+    """What the last runs of one monitor found (``consecutive`` counts persisting breaches);
+    ``history`` holds its last :data:`MONITOR_HISTORY` runs (optional: older states have none)."""
 
     consecutive_breaches: int = 0
     last_run_at: str | None = None
     last_status: str | None = None
     last_summary: str | None = None
     last_fired_at: str | None = None
+    history: list[MonitorPoint] = Field(default_factory=list)
 
 
 def _empty_stages() -> dict[str, int | None]:
@@ -178,6 +200,35 @@ class ModelRegistry(Doc):
         return None
 
 
+class RolloutDecision(Doc):
+    """One verdict of a rollout's analysis (or a person's promote/abort), with its statistics."""
+
+    time: str = Field(default_factory=utcnow)
+    step: int
+    weight: float
+    verdict: Literal["wait", "advance", "promote", "abort", "hold"]
+    reason: str
+    actor: str | None = None
+    statistics: dict[str, Any] = Field(default_factory=dict)
+
+
+class RolloutRecord(Doc):
+    """The progress of one endpoint's rollout: which step (so which candidate weight) is
+    live, between which versions, and every decision so far. Serving reads ``weight``."""
+
+    strategy: Literal["canary", "shadow", "ab"] = "canary"
+    candidate_stage: str = "staging"
+    stable_version: int | None = None
+    candidate_version: int | None = None
+    step: int = 0
+    weight: float = 0.0
+    status: Literal["running", "promoted", "aborted"] = "running"
+    started_at: str = Field(default_factory=utcnow)
+    since: str = Field(default_factory=utcnow, description="when the current step began")
+    reason: str | None = None
+    decisions: list[RolloutDecision] = Field(default_factory=list)
+
+
 class NewerStateError(MlctlError):
     """The stored state was written in a format newer than this mlctl understands."""
 
@@ -195,6 +246,9 @@ class State(Doc):
     resources: dict[str, ResourceState] = Field(default_factory=dict)
     models: dict[str, ModelRegistry] = Field(default_factory=dict)
     monitors: dict[str, MonitorRecord] = Field(default_factory=dict)
+    rollouts: dict[str, RolloutRecord] = Field(
+        default_factory=dict, description="endpoint -> its rollout (optional; absent when none)"
+    )
 
     def registry(self, model: str) -> ModelRegistry:
         """The registry of ``model``, created empty if absent."""
@@ -204,7 +258,13 @@ class State(Doc):
         """Canonical JSON text (sorted keys, 2-space indent, trailing newline)."""
         import json
 
-        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+        data = self.model_dump(mode="json")
+        if not data.get("rollouts"):
+            data.pop("rollouts", None)  # older readers and golden files never see an empty key
+        for record in data.get("monitors", {}).values():
+            if not record.get("history"):
+                record.pop("history", None)  # likewise for a monitor without recorded runs
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> State:
