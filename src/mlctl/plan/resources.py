@@ -115,7 +115,7 @@ def training_inputs(
     Values that came from ``${VAR}`` (``secrets``: key path -> placeholder) appear as their
     placeholder, as everywhere a spec is kept.
     """
-    hidden = secrets or {}
+    hidden = dict(secrets) if secrets else {}  # a plain dict: .get on a Mapping is slow per call
 
     def shown(path: str, value: Any) -> Any:
         return hidden.get(path, value)

@@ -233,6 +233,17 @@ class NewerStateError(MlctlError):
     """The stored state was written in a format newer than this mlctl understands."""
 
 
+def _refuse_newer(version: object) -> None:
+    """Raise :class:`NewerStateError` when ``version`` is newer than :data:`FORMAT_VERSION`."""
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        from mlctl import __version__
+
+        raise NewerStateError(
+            f"state format_version {version} is newer than this mlctl understands "
+            f"({FORMAT_VERSION}); upgrade mlctl (this is {__version__}) to read or change it"
+        )
+
+
 class State(Doc):
     """The whole state of one environment."""
 
@@ -270,18 +281,19 @@ class State(Doc):
     def from_json(cls, text: str) -> State:
         """Parse state JSON; raises ``ValueError`` on malformed input, and
         :class:`NewerStateError` for a ``format_version`` this mlctl does not understand
-        (a newer mlctl wrote it: reading and rewriting it would lose what it recorded)."""
-        import json
-
+        (a newer mlctl wrote it: reading and rewriting it would lose what it recorded).
+        The text is parsed once; only a document that fails validation is parsed again, to
+        tell a newer format from a corrupt one."""
         try:
-            version = json.loads(text).get("format_version", FORMAT_VERSION)
-        except (ValueError, AttributeError):
-            version = FORMAT_VERSION  # malformed: validation below says how
-        if isinstance(version, int) and version > FORMAT_VERSION:
-            from mlctl import __version__
+            state = cls.model_validate_json(text)
+        except ValueError:
+            import json
 
-            raise NewerStateError(
-                f"state format_version {version} is newer than this mlctl understands "
-                f"({FORMAT_VERSION}); upgrade mlctl (this is {__version__}) to read or change it"
-            )
-        return cls.model_validate_json(text)
+            try:
+                version = json.loads(text).get("format_version", FORMAT_VERSION)
+            except (ValueError, AttributeError):
+                version = FORMAT_VERSION
+            _refuse_newer(version)
+            raise
+        _refuse_newer(state.format_version)
+        return state
