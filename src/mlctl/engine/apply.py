@@ -77,20 +77,18 @@ class Skipped:
     reason: str
 
 
-@dataclass
-class ExecutionResult:
-    """What the executor did: one outcome per action, in plan order, and a diagnostic per
-    failure (any error means the apply failed; the state holds what succeeded)."""
+class OutcomeAddresses:
+    """The addresses of ``self.outcomes`` by status: one definition for every result type
+    that carries per-action outcomes (the executor's and the operations')."""
 
-    outcomes: list[ActionOutcome] = field(default_factory=list)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    trained: list[tuple[str, int]] = field(default_factory=list)
+    outcomes: list[ActionOutcome]
 
     def _with(self, status: Status) -> list[str]:
         return [o.address for o in self.outcomes if o.status is status]
 
     @property
     def applied(self) -> list[str]:
+        """Addresses whose action succeeded."""
         return self._with(Status.OK)
 
     @property
@@ -100,6 +98,16 @@ class ExecutionResult:
     @property
     def skipped(self) -> list[str]:
         return self._with(Status.SKIPPED)
+
+
+@dataclass
+class ExecutionResult(OutcomeAddresses):
+    """What the executor did: one outcome per action, in plan order, and a diagnostic per
+    failure (any error means the apply failed; the state holds what succeeded)."""
+
+    outcomes: list[ActionOutcome] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    trained: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def errors(self) -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlctl.engine.apply import ActionOutcome, Status
+from mlctl.engine.apply import ActionOutcome, OutcomeAddresses, Status
 from mlctl.errors import Diagnostic
 from mlctl.plan.model import Plan
 
@@ -55,24 +55,8 @@ class Result:
 
 
 @dataclass(kw_only=True)
-class _Outcomes(Result):
+class _Outcomes(OutcomeAddresses, Result):
     outcomes: list[ActionOutcome] = field(default_factory=list)
-
-    def _with(self, status: Status) -> list[str]:
-        return [o.address for o in self.outcomes if o.status is status]
-
-    @property
-    def applied(self) -> list[str]:
-        """Addresses whose action succeeded."""
-        return self._with(Status.OK)
-
-    @property
-    def failed(self) -> list[str]:
-        return self._with(Status.FAILED)
-
-    @property
-    def skipped(self) -> list[str]:
-        return self._with(Status.SKIPPED)
 
 
 @dataclass(kw_only=True)
