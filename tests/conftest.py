@@ -4,6 +4,7 @@ and copied per test, and a CLI runner that goes through the real entry point."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,12 +31,12 @@ def make_fast(repo: Path) -> None:
     models.write_text(text)
 
 
-@pytest.fixture(autouse=True)
-def _not_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+def pytest_configure(config: pytest.Config) -> None:
     """Tests run as on a developer's machine, wherever the suite runs: without ``CI``, so the
     CI-only refusals (a dirty tree, a local state backend: see :mod:`mlctl.operations.ci`) do
-    not depend on the host. Tests of those refusals set ``CI=true`` themselves."""
-    monkeypatch.delenv("CI", raising=False)
+    not depend on the host. This runs before any fixture, session-scoped ones included, and
+    before any subprocess a test starts. Tests of those refusals set ``CI=true`` themselves."""
+    os.environ.pop("CI", None)
 
 
 @pytest.fixture(scope="session")
