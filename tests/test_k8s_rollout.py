@@ -228,3 +228,90 @@ def test_a_crash_looping_version_is_a_failed_deploy_and_the_next_plan_retries_it
     assert live_version(kube) == "2"
     assert state_of(on_k8s)["resources"]["endpoint.churn-api"]["status"]["version"] == 2
     assert invoke(on_k8s, "plan", "-e", "dev", "--detailed-exitcode").exit_code == 0
+
+
+# -- a canary on the cluster ------------------------------------------------------------------
+#
+# One Deployment serves both arms (docs/rollouts.md#kubernetes): a step is a state write that
+# every pod's state follower picks up, not a new pod template, so it restarts nothing; the
+# promotion is a deploy of the candidate like any other. The "pod" below is the serving app
+# built from the container args the emulated Deployment holds, reading the same state (a
+# real pod reads it from the environment's S3 backend; here the repository's state file).
+
+
+def pod_app(repo: Path, kube: EmulatorThread) -> Any:
+    """The serving app a pod of the live Deployment runs (its args: ``serve MODEL -e ENV
+    --stage STAGE ...`` after the image's ``mlctl`` ENTRYPOINT)."""
+    from mlctl.serving.app import create_app
+
+    deployment = kube.objects("deployments")[("ml", "churn-api")]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[0] == "serve"
+    env, stage = args[args.index("-e") + 1], args[args.index("--stage") + 1]
+    return create_app(repo, env, args[1], stage, token=None, flush_interval=0.05, poll_interval=0.05)
+
+
+def wait_until(condition: Any, what: str, timeout: float = 20.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_canary_step_reaches_the_pods_without_a_restart_and_promotion_rolls_the_deployment(
+    on_k8s: Path, kube: EmulatorThread
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from test_rollout import row
+
+    models = on_k8s / "environments" / "dev" / "models.yaml"
+    edit(models, "      production: staging ", "      production: 1       ")
+    first = invoke(on_k8s, "apply", "-e", "dev", "--auto-approve")
+    assert first.exit_code == 0, first.output
+    edit(models, "random_state: 42", "random_state: 7")  # v2: another forest, as good
+    second = invoke(on_k8s, "apply", "-e", "dev", "--auto-approve")
+    assert second.exit_code == 0, second.output
+    assert state_of(on_k8s)["models"]["churn-predictor"]["stages"] == {"staging": 2, "production": 1}
+    assert kube.controller.rollouts == [("churn-api", "1")] and live_version(kube) == "1"
+
+    with TestClient(pod_app(on_k8s, kube)) as pod:
+        before = kube.objects("deployments")[("ml", "churn-api")]
+        started = invoke(on_k8s, "rollout", "step", "churn-api", "-e", "dev")
+        assert started.exit_code == 0, started.output
+        assert "canary of staging v2 next to v1: running, step 1/4 [5, 25, 50, 100]" in started.output
+        follower = pod.app.state.service.follower  # type: ignore[attr-defined]
+        wait_until(lambda: follower.arms is not None and follower.arms.weight == 5.0, "the pod to serve 5%")
+        # the step changed what the pods serve, not the Deployment: no new pod template
+        after = kube.objects("deployments")[("ml", "churn-api")]
+        assert (
+            after["spec"] == before["spec"]
+            and after["metadata"]["generation"] == before["metadata"]["generation"]
+        )
+        assert kube.controller.rollouts == [("churn-api", "1")]
+        arms: dict[str, int] = {}
+        for i in range(2000):
+            response = pod.post("/predict", json=row(i))
+            assert response.status_code == 200
+            arm = response.headers["x-mlctl-arm"]
+            arms[arm] = arms.get(arm, 0) + 1
+            if arm == "candidate":
+                assert response.headers["x-mlctl-version"] == "2"
+        assert abs(arms.get("candidate", 0) / 2000 - 0.05) <= 0.03, arms
+
+        # the people's lever: production moves to v2 and the Deployment rolls out v2
+        promoted = invoke(on_k8s, "rollout", "promote", "churn-api", "-e", "dev", "--reason", "looks good")
+        assert promoted.exit_code == 0, promoted.output
+        assert kube.controller.rollouts == [("churn-api", "1"), ("churn-api", "2")]
+        assert live_version(kube) == "2"
+        wait_until(lambda: follower.arms is None and pod.get("/model").json()["version"] == 2, "v2 to serve")
+    state = state_of(on_k8s)
+    assert state["models"]["churn-predictor"]["stages"]["production"] == 2
+    assert state["resources"]["endpoint.churn-api"]["status"]["version"] == 2
+    assert "production: 2" in models.read_text()  # written back, as rollback does
+    # state, git and the cluster agree: nothing to plan, no drift
+    assert invoke(on_k8s, "plan", "-e", "dev", "--detailed-exitcode").exit_code == 0

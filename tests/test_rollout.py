@@ -45,7 +45,9 @@ def prepare(repo: Path, *edits: tuple[str, str]) -> None:
         assert count == 1, pattern
     models.write_text(text)
     deployments = repo / "environments" / "dev" / "deployments.yaml"
-    deployments.write_text(deployments.read_text() + ROLLOUT)
+    declared, count = re.subn(r"    rollout:\n(      .*\n)+", ROLLOUT, deployments.read_text())
+    assert count == 1  # the example's canary, with steps and analysis a test can drive quickly
+    deployments.write_text(declared)
     result = invoke(repo, "apply", "-e", "dev", "--auto-approve")
     assert result.exit_code == 0, result.output
     registry = state_of(repo)["models"]["churn-predictor"]
@@ -243,6 +245,10 @@ def test_slower_candidate_is_aborted_after_the_minimum_samples(applied: Path) ->
 
 
 def test_rollout_commands_refuse_what_is_not_declared(applied: Path) -> None:
+    idle = invoke(applied, "rollout", "step", "churn-api", "-e", "dev")  # the example's canary
+    assert idle.exit_code == 0 and "staging v1 already serves production" in idle.output
+    deployments = applied / "environments" / "dev" / "deployments.yaml"
+    deployments.write_text(re.sub(r"    rollout:\n(      .*\n)+", "", deployments.read_text()))
     result = invoke(applied, "rollout", "step", "churn-api", "-e", "dev")
     assert result.exit_code == 1 and "declares no rollout" in result.output
     result = invoke(applied, "rollout", "status", "nope", "-e", "dev")

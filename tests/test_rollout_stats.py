@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from mlctl.monitor.rollout_analysis import ArmSample, analyze, arm_samples, holm
+from mlctl.monitor.rollout_analysis import ArmSample, Label, analyze, arm_samples, holm, join_labels
 from mlctl.spec.models import Endpoint, RolloutAnalysis
 
 ANALYSIS = RolloutAnalysis(
@@ -143,3 +143,72 @@ def test_rollout_schema_defaults() -> None:
     endpoint = Endpoint(model="m", rollout={"strategy": "canary"})
     assert endpoint.rollout is not None and endpoint.rollout.steps == [5, 25, 50, 100]
     assert endpoint.rollout.candidate == "staging" and endpoint.rollout.analysis.min_samples == 200
+
+
+# -- quality once delayed labels arrive ------------------------------------------------------
+
+
+def labelled_arm(n: int, accuracy: float, *, offset: int, seed: int) -> tuple[ArmSample, list[Label]]:
+    """``n`` keyed predictions at t=100+i, of which a share ``accuracy`` the label (at t=1000)
+    confirms; the arm's latencies and predictions are the same as a healthy arm's."""
+    rng = random.Random(seed)
+    sample = arm(n, seed=seed)
+    labels = []
+    for i in range(n):
+        customer = f"C{offset + i:06d}"
+        predicted = "Yes" if i % 3 == 0 else "No"
+        sample.scored.append(({"customer_id": customer}, 100.0 + i, predicted))
+        right = rng.random() < accuracy
+        labels.append(
+            Label((customer,), 1000.0, predicted if right else ("No" if predicted == "Yes" else "Yes"))
+        )
+    return sample, labels
+
+
+def test_labels_join_each_arms_latest_prediction_before_the_label() -> None:
+    stable, candidate = ArmSample(), ArmSample()
+    stable.scored += [({"customer_id": "A"}, 1.0, "Yes"), ({"customer_id": "A"}, 5.0, "No")]
+    candidate.scored += [({"customer_id": "A"}, 3.0, "Yes"), ({"customer_id": "B"}, 9.0, "Yes")]
+    labels = [Label(("A",), 4.0, "Yes"), Label(("B",), 4.0, "Yes"), Label(("A",), None, "No")]
+    join_labels({"stable": stable, "candidate": candidate}, labels, ["customer_id"])
+    # A@4: stable's prediction at 1 (Yes, right), candidate's at 3 (Yes, right); B@4: candidate
+    # predicted at 9, after the label: not joined; A without a time: the latest of each arm --
+    # stable's at 5 (No, right), and candidate's at 3 again, which counts once: the last label
+    # reaching it (No) judges it, wrong
+    assert (stable.labelled, stable.correct) == (2, 2)
+    assert (candidate.labelled, candidate.correct) == (1, 0)
+
+
+def test_a_less_accurate_candidate_is_aborted_on_quality() -> None:
+    stable, s_labels = labelled_arm(600, 0.85, offset=0, seed=1)
+    candidate, c_labels = labelled_arm(600, 0.65, offset=10_000, seed=2)
+    arms = {"stable": stable, "candidate": candidate}
+    join_labels(arms, s_labels + c_labels, ["customer_id"])
+    assert stable.labelled == candidate.labelled == 600
+    verdict = analyze(stable, candidate, ANALYSIS, last_step=False, labelled=True)
+    assert verdict.action == "abort" and "accuracy" in verdict.reason, verdict.reason
+    tests = verdict.statistics()["tests"]
+    assert set(tests) == {"latency", "error_rate", "prediction_distribution", "accuracy"}
+    assert tests["accuracy"]["rejected"] and tests["accuracy"]["effect"] < -0.1
+    assert tests["accuracy"]["holm_alpha"] is not None
+    assert verdict.statistics()["candidate"]["accuracy"] < verdict.statistics()["stable"]["accuracy"]
+
+
+def test_an_as_accurate_candidate_advances_and_quality_is_one_of_the_corrected_tests() -> None:
+    stable, s_labels = labelled_arm(600, 0.82, offset=0, seed=3)
+    candidate, c_labels = labelled_arm(600, 0.82, offset=10_000, seed=4)
+    join_labels({"stable": stable, "candidate": candidate}, s_labels + c_labels, ["customer_id"])
+    verdict = analyze(stable, candidate, ANALYSIS, last_step=False, labelled=True)
+    assert verdict.action == "advance" and "Holm, 4 tests" in verdict.reason, verdict.reason
+
+
+def test_quality_waits_for_its_minimum_of_labels_without_holding_the_rollout() -> None:
+    stable, s_labels = labelled_arm(400, 0.85, offset=0, seed=5)
+    candidate, c_labels = labelled_arm(400, 0.30, offset=10_000, seed=6)  # far worse, too few labels
+    join_labels({"stable": stable, "candidate": candidate}, s_labels + c_labels[:50], ["customer_id"])
+    verdict = analyze(stable, candidate, ANALYSIS, last_step=False, labelled=True)
+    assert verdict.action == "advance"
+    assert "quality not judged yet: 400/50 labelled predictions of 100 per arm" in verdict.reason
+    assert "accuracy" not in verdict.statistics()["tests"]
+    # without a labels source the reason does not speak of quality at all
+    assert "quality" not in analyze(stable, candidate, ANALYSIS, last_step=False).reason

@@ -6,6 +6,7 @@ fitting a model (training itself is tested in tests/test_ml_train.py)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,17 +87,27 @@ class FakeStore:
 
 
 class FakeServing:
-    """Records every deploy/undeploy; ``fail`` makes the next deploys raise it."""
+    """Records every deploy/undeploy; ``fail`` makes the next deploys raise it; a deploy of
+    ``(endpoint, version)`` named in ``broken`` fails like a rollout whose pods crash-loop,
+    the endpoint left serving what it served (as the k8s provider restores it). ``during``
+    is called in the middle of each deploy (what a follower would see while pods roll)."""
 
     def __init__(self) -> None:
         self.serving: dict[str, tuple[str, int]] = {}
         self.calls: list[tuple[str, str, int | None]] = []
         self.fail: BaseException | None = None
+        self.broken: dict[tuple[str, int], str] = {}
+        self.during: Callable[[str, int], None] | None = None
 
     def deploy(self, endpoint: str, model: str, version: int, artifact: Artifact) -> dict[str, Any]:
         self.calls.append(("deploy", endpoint, version))
+        if self.during is not None:
+            self.during(endpoint, version)
         if self.fail is not None:
             raise self.fail
+        reason = self.broken.get((endpoint, version))
+        if reason is not None:
+            raise MlctlError(f"rollout of v{version} to {endpoint} failed: {reason}")
         self.serving[endpoint] = (model, version)
         return {"provider": "fake", "model": model, "version": version, "artifact": artifact.uri}
 

@@ -222,7 +222,11 @@ def test_new_training_spec_trains_v2_promotes_it_and_reverting_reuses_v1(world: 
 
     edit(world.root, "models.yaml", "params: {C: 0.5}", "params: {C: 1.0}")
     assert "model_version.churn" in actions(world.plan())
-    assert errors(world.apply()) == []
+    result = world.apply()
+    assert errors(result) == []
+    assert [o.message for o in result.outcomes if o.address == "model_version.churn"] == [
+        "reuses v1 (no training)"
+    ]
     registry = stored(world).models["churn"]
     assert registry.stages == {"staging": 1, "production": 1}
     assert [v.version for v in registry.versions] == [1, 2] and registry.next_version == 3

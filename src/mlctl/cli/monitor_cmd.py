@@ -63,6 +63,11 @@ def command() -> None:
     help="Push every monitor's last result as Prometheus metrics to this Pushgateway "
     "(job mlctl_monitor, grouped by environment).",
 )
+@click.option(
+    "--no-rollouts",
+    is_flag=True,
+    help="Do not step the declared rollouts (stepped by default when no MONITORS are named).",
+)
 @LOCK_TIMEOUT
 @click.pass_context
 def run(
@@ -77,9 +82,11 @@ def run(
     commit: bool,
     metrics_file: Path | None,
     pushgateway: str | None,
+    no_rollouts: bool,
     lock_timeout: float,
 ) -> None:
-    """Evaluate the monitors of ENV (all, or the MONITORS named) and carry out their actions."""
+    """Evaluate the monitors of ENV (all, or the MONITORS named) and carry out their actions;
+    without MONITORS, also step every declared rollout (as `mlctl rollout step` does)."""
     from mlctl import operations
     from mlctl.errors import MlctlError
     from mlctl.monitor import report
@@ -100,6 +107,7 @@ def run(
         lock_timeout=lock_timeout,
         metrics_file=metrics_file,
         pushgateway=pushgateway,
+        rollouts=not no_rollouts,
     )
     result = operations.monitor(ws, options)
     click.echo(report.render_json(result) if as_json else report.render_text(result))

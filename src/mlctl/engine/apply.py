@@ -9,6 +9,19 @@ stop independent work; they skip what depends on them. Every action ends in one
 :class:`ActionOutcome` (ok, failed or skipped) of :attr:`ExecutionResult.outcomes`, and every
 failure in one error :class:`~mlctl.errors.Diagnostic` naming its address (the CLI exits 1).
 Production never moves to a version that failed.
+
+A stage moves away from the version it holds only once every endpoint this plan deploys for it
+serves the new one. Serving processes follow the stage in state (``serving/follower.py``), so a
+stage recorded before its endpoints' rollout would make the old, healthy replicas load a
+version whose own pods never came up. Those endpoints are therefore deployed just before the
+stage's change (the one departure from plan order; see :meth:`Executor.in_order`), with the
+version the stage resolves to. A failed deploy leaves the stage where it was (the action is
+skipped, saying so in one line, and its history records no move), is recorded in the
+endpoint's status as ``failed_deploy`` (version, reason, time, actor, commit) next to the
+version still served, and puts the stage's other endpoints back on that version; the
+candidate stays registered, so the next plan proposes the promotion and the deploy again. A
+stage that holds no version yet moves first: nothing serves that could be displaced, and new
+replicas have nothing to load (``/ready`` answers 503) until the stage names a version.
 """
 
 from __future__ import annotations
@@ -101,8 +114,20 @@ class OutcomeAddresses:
 
 
 @dataclass
+class AwaitedPromotion:
+    """A stage change this plan makes, whose endpoints are deployed first (module contract):
+    the version they roll out (``target``, once resolved), the endpoints now serving it, and
+    those whose deploy failed."""
+
+    target: int | None = None
+    served: list[Desired] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+@dataclass
 class ExecutionResult(OutcomeAddresses):
-    """What the executor did: one outcome per action, in plan order, and a diagnostic per
+    """What the executor did: one outcome per action, in the order carried out (plan order but
+    for endpoints deployed ahead of their stage's promotion), and a diagnostic per
     failure (any error means the apply failed; the state holds what succeeded)."""
 
     outcomes: list[ActionOutcome] = field(default_factory=list)
@@ -159,6 +184,8 @@ class Executor:
         self.fingerprints: dict[str, str] = {}
         self._store: ArtifactStore | None = None
         self.replace: set[str] = set()
+        #: (model, stage) -> its promotion awaiting the endpoints that serve it
+        self.awaiting: dict[tuple[str, str], AwaitedPromotion] = {}
 
     # -- plumbing ------------------------------------------------------------------------
     @property
@@ -198,7 +225,7 @@ class Executor:
     def apply(self, plan: Plan) -> ExecutionResult:
         """Carry out ``plan``'s changes in order; see the module contract."""
         self.replace = set(plan.replace)
-        for change in plan.resource_changes:
+        for change in self.in_order(plan.resource_changes):
             started = time.perf_counter()
             address = change.address
             action = change.actions[-1] if change.actions else "update"
@@ -221,6 +248,36 @@ class Executor:
             self.emit(Event("done", address, action, message, took))
         self._mirror()
         return self.result
+
+    def in_order(self, changes: list[ResourceChange]) -> list[ResourceChange]:
+        """``changes`` in plan order, except that an endpoint serving a stage this plan
+        promotes away from a version it holds now comes just before that stage's change (and
+        the promotion is recorded in :attr:`awaiting`); see the module contract."""
+        held: dict[tuple[str, str], str] = {}
+        for change in changes:
+            d = self.desired.get(change.address)
+            if d is None or d.type != "stage" or "promote" not in change.actions:
+                continue
+            registry = self.state.models.get(d.name)
+            if registry is not None and registry.stages.get(d.spec["stage"]) is not None:
+                held[(d.name, d.spec["stage"])] = change.address
+        ahead: dict[str, list[ResourceChange]] = {}
+        for change in changes:
+            d = self.desired.get(change.address)
+            if d is None or d.type != "endpoint" or change.actions == ["delete"]:
+                continue
+            key = (d.spec["model"], d.spec["stage"])
+            if key in held:
+                ahead.setdefault(held[key], []).append(change)
+                self.awaiting.setdefault(key, AwaitedPromotion())
+        moved = {c.address for group in ahead.values() for c in group}
+        ordered: list[ResourceChange] = []
+        for change in changes:
+            if change.address in moved:
+                continue
+            ordered.extend(ahead.get(change.address, []))
+            ordered.append(change)
+        return ordered
 
     def _mirror(self) -> None:
         """Bring the MLflow mirror (``providers.tracking``) in line with the state; a failure
@@ -448,11 +505,9 @@ class Executor:
         return f"registered v{record.version} ({summary})"
 
     # -- stages --------------------------------------------------------------------------
-    def apply_stage(self, d: Desired) -> str | Skipped:
-        name = d.name
-        stage = d.spec["stage"]
-        if name in self.failed_models:
-            return Skipped(f"stays: {self.failed_models[name]}")
+    def stage_target(self, name: str, stage: str) -> int | None:
+        """The version ``stage`` of model ``name`` moves to in this apply, checked: it resolves
+        from the pins, and its artifact exists and verifies. MlctlError saying why not."""
         model = self.env.models[name]
         registry = self.state.registry(name)
         mv = self.state.resources.get(f"model_version.{name}")
@@ -470,6 +525,25 @@ class Executor:
                 raise MlctlError(
                     f"refusing to promote v{target.version}: artifact {version.artifact.uri} is {health}"
                 )
+        return target.version
+
+    def apply_stage(self, d: Desired) -> str | Skipped:
+        name = d.name
+        stage = d.spec["stage"]
+        if name in self.failed_models:
+            return Skipped(f"stays: {self.failed_models[name]}")
+        model = self.env.models[name]
+        registry = self.state.registry(name)
+        awaited = self.awaiting.get((name, stage))
+        if awaited is not None and awaited.failed:
+            current = registry.stages.get(stage)
+            back = self._put_back(awaited.served, current)
+            failed = ", ".join(awaited.failed)
+            return Skipped(f"{stage} stays at v{current}: {failed} did not roll out v{awaited.target}{back}")
+        number = self.stage_target(name, stage)
+        if number is not None:
+            version = registry.get(number)
+            assert version is not None  # stage_target checked
             if version.status != "passed":
                 # Rejected under earlier gates, passes the current ones (resolve checked).
                 version.gates = gate_results(model, version, registry)
@@ -477,8 +551,8 @@ class Executor:
         event = move_stage(
             registry,
             stage,
-            target.version,
-            action="promote" if target.version is not None else "clear",
+            number,
+            action="promote" if number is not None else "clear",
             actor=self.actor,
             reason=f"apply: {stage}: {d.spec['pin']}",
             commit=self.git.commit,
@@ -486,27 +560,62 @@ class Executor:
         self.record(d, {"version": registry.stages.get(stage)})
         self.checkpoint()
         if event is None:
-            return f"{stage} stays at v{target.version}" if target.version else f"{stage} empty"
+            return f"{stage} stays at v{number}" if number else f"{stage} empty"
         old = f"v{event.from_version}" if event.from_version else "none"
         new = f"v{event.to_version}" if event.to_version else "none"
         return f"{stage}: {old} -> {new}"
 
     # -- endpoints -----------------------------------------------------------------------
+    def _ahead_target(self, awaited: AwaitedPromotion | None, model: str, stage: str) -> int | None:
+        """The version an endpoint deployed ahead of its stage's promotion rolls out, or None
+        when the stage will not move (its model failed, or its target does not check out:
+        the stage's own action reports why, and the endpoint serves what the stage holds)."""
+        if awaited is None or model in self.failed_models:
+            return None
+        if awaited.target is None:
+            try:
+                awaited.target = self.stage_target(model, stage)
+            except MlctlError:
+                return None
+        return awaited.target
+
     def apply_endpoint(self, d: Desired) -> str:
         endpoint = self.env.endpoints[d.name]
         registry = self.state.models.get(endpoint.model)
-        number = registry.stages.get(endpoint.stage) if registry else None
+        current = registry.stages.get(endpoint.stage) if registry else None
+        awaited = self.awaiting.get((endpoint.model, endpoint.stage))
+        target = self._ahead_target(awaited, endpoint.model, endpoint.stage)
+        ahead = awaited is not None and target is not None and target != current
+        number = target if ahead else current
         if number is None:
             self.record(d, {"version": None})
             self.checkpoint()
             return f"no {endpoint.stage} version of {endpoint.model} to serve yet"
-        assert registry is not None
-        version = registry.get(number)
+        try:
+            self._deploy(d, number, verify=not ahead)
+        except MlctlError as exc:
+            self._record_failed_deploy(d, number, str(exc))
+            if not ahead:
+                raise
+            assert awaited is not None
+            awaited.failed.append(d.address)
+            raise ActionFailed(f"{exc}; {endpoint.stage} stays at v{current}") from None
+        if ahead:
+            assert awaited is not None
+            awaited.served.append(d)
+        return f"serves {endpoint.model} v{number}"
+
+    def _deploy(self, d: Desired, number: int, *, verify: bool = True) -> dict[str, Any]:
+        """Deploy endpoint ``d`` with version ``number`` and record it; its status. ``verify``:
+        check the artifact's bytes first (:meth:`stage_target` already did for a promotion)."""
+        endpoint = self.env.endpoints[d.name]
+        version = self.state.registry(endpoint.model).get(number)
         if version is None or version.artifact is None:
             raise MlctlError(f"v{number} of {endpoint.model} has no artifact")
-        health = self.store.health(version.artifact, deep=True)
-        if health != "ok":
-            raise MlctlError(f"refusing to deploy v{number}: artifact {version.artifact.uri} is {health}")
+        if verify:
+            health = self.store.health(version.artifact, deep=True)
+            if health != "ok":
+                raise MlctlError(f"refusing to deploy v{number}: artifact {version.artifact.uri} is {health}")
         status = serving(self.spec, endpoint.provider).deploy(
             d.name, endpoint.model, number, version.artifact
         )
@@ -514,7 +623,38 @@ class Executor:
         status["deployed_at"] = utcnow()
         self.record(d, status)
         self.checkpoint()
-        return f"serves {endpoint.model} v{number}"
+        return status
+
+    def _record_failed_deploy(self, d: Desired, number: int, reason: str) -> None:
+        """Keep what the endpoint serves in its state and note the failed deploy beside it (a
+        new endpoint has nothing recorded, so the next plan creates it again)."""
+        prev = self.state.resources.get(d.address)
+        if prev is None:
+            return
+        failure = {
+            "version": number,
+            "reason": reason,
+            "at": utcnow(),
+            "by": self.actor,
+            "commit": self.git.commit,
+        }
+        prev.status = {**prev.status, "failed_deploy": failure}
+        self.checkpoint()
+
+    def _put_back(self, served: list[Desired], number: int | None) -> str:
+        """Deploy ``number`` again to the endpoints that already rolled out a promotion that
+        will not happen; the note for the stage's line (empty when there were none)."""
+        if not served or number is None:
+            return ""
+        notes = []
+        for d in served:
+            try:
+                self._deploy(d, number)
+            except MlctlError as exc:
+                notes.append(f"{d.address} not put back: {exc}")
+                continue
+            notes.append(f"{d.address} put back to v{number}")
+        return f" ({'; '.join(notes)})"
 
     # -- deletes -------------------------------------------------------------------------
     def delete(self, change: ResourceChange) -> str:

@@ -125,6 +125,7 @@ def train_candidate(request: CandidateRequest, runs_root: Path) -> Candidate:
         "purpose": request.purpose,
     }
     run = runs.start_run(name, spec.name, tags=tags, git_commit=request.git.commit)
+    run.flush()  # on disk as running while it trains (the run buffers until a flush)
     try:
         progress("reading data")
         labels_ds = env.datasets[training.labels]

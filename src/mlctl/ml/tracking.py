@@ -1,39 +1,73 @@
 """A local run store in the spirit of MLflow tracking: one directory per training run.
 
-Layout: ``<root>/<run_id>/run.json`` (the :class:`RunRecord`) and
-``<root>/<run_id>/artifacts/<name>``. Run ids are ``YYYYMMDDTHHMMSSffffffZ-<6 hex>`` (UTC
-start time plus randomness), so sorting ids sorts runs by start time.
+Layout: ``<root>/<run_id>/run.json`` (the :class:`RunRecord`: params, latest metrics, tags,
+data, artifacts), ``<root>/<run_id>/metrics.jsonl`` (the history of metrics logged with a
+``step``, one JSON point a line, appended) and ``<root>/<run_id>/artifacts/<name>``. Run ids
+are ``YYYYMMDDTHHMMSSffffffZ-<6 hex>`` (UTC start time plus randomness), so sorting ids sorts
+runs by start time.
 
-Contract: every ``log_*``/``set_tags``/``finish`` call rewrites ``run.json`` atomically
-(temporary file in the same directory, fsync, ``os.replace``): a process killed at any point
-leaves either the previous or the new file, never a torn one, and a run that never finished
-reads back with status ``running``. Artifacts are written the same way. A ``Run`` is used by
-one thread; different runs may be written concurrently. Nothing heavy is imported here.
+Durability contract. A :class:`Run` keeps its record in memory and writes it at a *flush*:
+``finish()`` (also reached by leaving the ``with`` block), an explicit ``flush()``, every
+``flush_every`` log calls (default 1,000) and at the first log call ``flush_seconds``
+(default 5 s) after the previous flush; a run still open at interpreter exit is flushed
+too (unless its folder was deleted meanwhile). ``start_run`` writes nothing: a run appears
+on disk at its first flush (call ``flush()`` right after it to show a long job as
+``running``; the training engine does). A flush appends the new
+metric points to ``metrics.jsonl`` and fsyncs it, then replaces ``run.json`` atomically
+(temporary file in the same directory, fsync, ``os.replace``, fsync of the directory).
+When ``flush()``/``finish()`` return, everything logged is on disk. A crash (kill -9,
+power loss) loses what was logged since the last flush, nothing before it: ``run.json`` is
+always a whole, valid record of some flush (never torn), and ``metrics.jsonl`` holds whole
+lines up to the last flush, plus at most a torn last line that readers skip; the history
+may run one flush ahead of ``run.json``. A run that never finished reads back with status
+``running``. Artifacts are written durably (atomically) when logged; ``run.json`` lists
+them from the next flush. After ``finish`` every further log call is written at once.
+
+A ``Run`` is used by one thread; different runs may be written concurrently. Nothing heavy
+is imported here.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
 import hashlib
 import json
+import os
 import platform
 import re
 import secrets
+import time
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlctl.errors import MlctlError, NotFoundError
-from mlctl.files import atomic_write
+from mlctl.files import atomic_write, fsync_dir
 
-__all__ = ["Run", "RunRecord", "RunStore", "check_run_id", "is_run_id"]
+__all__ = ["MetricPoint", "Run", "RunRecord", "RunStore", "check_run_id", "is_run_id"]
 
 RunStatus = Literal["running", "finished", "failed"]
 PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "mlctl")
+HISTORY = "metrics.jsonl"
+#: A run flushes after this many log calls since its last flush ...
+FLUSH_EVERY = 1000
+#: ... or at the first log call this many seconds after it.
+FLUSH_SECONDS = 5.0
 _RUN_ID = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{6}")
+
+
+class MetricPoint(NamedTuple):
+    """One point of a metric's history: ``step``, ``value``, ``timestamp`` (ms since epoch)."""
+
+    step: int
+    value: float
+    timestamp: int
 
 
 def is_run_id(value: object) -> bool:
@@ -97,12 +131,28 @@ class RunRecord(BaseModel):
 
 
 class Run:
-    """A run being recorded. Also a context manager: an exception finishes it as failed."""
+    """A run being recorded, buffered in memory (see the module's durability contract).
+    Also a context manager: leaving the block finishes the run (as failed on an exception)."""
 
-    def __init__(self, store: RunStore, record: RunRecord, started: datetime):
+    def __init__(
+        self,
+        store: RunStore,
+        record: RunRecord,
+        started: datetime,
+        *,
+        flush_every: int = FLUSH_EVERY,
+        flush_seconds: float = FLUSH_SECONDS,
+    ):
         self.store = store
         self.record = record
         self._started = started
+        self.flush_every = flush_every
+        self.flush_seconds = flush_seconds
+        self._pending = 0  # log calls since the last flush
+        self._points: list[str] = []  # metrics.jsonl lines not yet appended
+        self._flushed_at = time.monotonic()
+        self._written = False  # run.json exists
+        _OPEN.add(self)
 
     @property
     def run_id(self) -> str:
@@ -115,25 +165,35 @@ class Run:
     def log_params(self, params: dict[str, Any]) -> None:
         """Record parameters (JSON values kept as they are, anything else as text)."""
         self.record.params.update({str(k): _jsonable(v) for k, v in params.items()})
-        self._save()
+        self._logged()
 
-    def log_metrics(self, metrics: dict[str, float]) -> None:
-        """Record metrics as floats (the latest value of a name wins)."""
-        self.record.metrics.update({str(k): float(v) for k, v in metrics.items()})
-        self._save()
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Record metrics as floats (the latest value of a name wins). With ``step`` each value
+        is also a point of the metric's history (:meth:`RunStore.metric_history`), stamped
+        with the current time, as MLflow's ``log_metric(key, value, step)`` records it."""
+        values = {str(k): float(v) for k, v in metrics.items()}
+        self.record.metrics.update(values)
+        if step is not None:
+            stamp = int(time.time() * 1000)
+            self._points.extend(
+                json.dumps({"name": k, "step": int(step), "value": v, "timestamp": stamp}) + "\n"
+                for k, v in values.items()
+            )
+        self._logged()
 
     def set_tags(self, tags: dict[str, str]) -> None:
         """Add or replace tags."""
         self.record.tags.update({str(k): str(v) for k, v in tags.items()})
-        self._save()
+        self._logged()
 
     def log_data(self, fingerprints: dict[str, str]) -> None:
         """Record the datasets used: name -> ``sha256:...`` fingerprint."""
         self.record.data.update({str(k): str(v) for k, v in fingerprints.items()})
-        self._save()
+        self._logged()
 
     def log_artifact(self, source: Path | str | bytes, name: str | None = None) -> Path:
-        """Copy a file (or write bytes) to ``artifacts/<name>``; return the stored path.
+        """Copy a file (or write bytes) to ``artifacts/<name>`` durably; return the stored path.
+        ``run.json`` lists it (sha256, size) from the next flush.
 
         ``name`` defaults to the file's name (required for bytes); it may contain ``/`` for
         sub-folders but must stay inside the artifacts folder.
@@ -154,19 +214,40 @@ class Run:
             "sha256": hashlib.sha256(payload).hexdigest(),
             "size": len(payload),
         }
-        self._save()
+        self._logged()
         return target
+
+    def flush(self) -> None:
+        """Write what was logged since the last flush (history points, then ``run.json``);
+        when it returns, the run as recorded so far is on disk. A no-op when nothing changed."""
+        if self._pending == 0 and self._written and not self._points:
+            return
+        if self._points:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with (self.directory / HISTORY).open("ab") as handle:
+                handle.write("".join(self._points).encode())
+                handle.flush()
+                os.fsync(handle.fileno())
+            self._points.clear()
+        self.store._write(self.record)  # its directory fsync also covers a new metrics.jsonl
+        if not self._written:  # the run folder's own entry in the store's folder
+            fsync_dir(self.store.root)
+        self._written = True
+        self._pending = 0
+        self._flushed_at = time.monotonic()
 
     def finish(
         self, status: Literal["finished", "failed"] = "finished", error: str | None = None
     ) -> RunRecord:
-        """Close the run with ``status`` (and ``error`` text when it failed)."""
+        """Close the run with ``status`` (and ``error`` text when it failed) and flush it."""
         ended = _now()
         self.record.status = status
         self.record.error = error
         self.record.ended_at = _iso(ended)
         self.record.duration_s = (ended - self._started).total_seconds()
-        self._save()
+        self._pending += 1
+        self.flush()
+        _OPEN.discard(self)
         return self.record
 
     def __enter__(self) -> Run:
@@ -185,8 +266,28 @@ class Run:
         else:
             self.finish("failed", f"{type(error).__name__}: {error}")
 
-    def _save(self) -> None:
-        self.store._write(self.record)
+    def _logged(self) -> None:
+        self._pending += 1
+        if (
+            self.record.status != "running"
+            or self._pending >= self.flush_every
+            or time.monotonic() - self._flushed_at >= self.flush_seconds
+        ):
+            self.flush()
+
+
+#: Runs started and not finished in this process, flushed at interpreter exit (a crash still
+#: loses what they logged since their last flush).
+_OPEN: set[Run] = set()
+
+
+@atexit.register
+def _flush_open_runs() -> None:
+    for run in list(_OPEN):
+        if run._written and not run.directory.is_dir():
+            continue  # deleted since (a temporary store): not brought back
+        with contextlib.suppress(OSError):
+            run.flush()
 
 
 class RunStore:
@@ -202,7 +303,8 @@ class RunStore:
         tags: dict[str, str] | None = None,
         git_commit: str | None = None,
     ) -> Run:
-        """Create and persist a new run with status ``running`` and its environment facts."""
+        """A new run with status ``running`` and its environment facts, in memory: it is
+        written at its first flush (see the module's durability contract)."""
         started = _now()
         run_id = f"{started:%Y%m%dT%H%M%S%f}Z-{secrets.token_hex(3)}"
         record = RunRecord(
@@ -212,13 +314,11 @@ class RunStore:
             tags={str(k): str(v) for k, v in (tags or {}).items()},
             git_commit=git_commit,
             python=platform.python_version(),
-            platform=platform.platform(),
-            packages={name: _version(name) for name in PACKAGES},
+            platform=_platform(),
+            packages=dict(_packages()),
             started_at=_iso(started),
         )
-        run = Run(self, record, started)
-        run._save()
-        return run
+        return Run(self, record, started)
 
     def list_runs(self, model: str | None = None) -> list[RunRecord]:
         """Every readable run (of ``model`` when given), newest first."""
@@ -276,6 +376,27 @@ class RunStore:
         record.tags.update({str(k): str(v) for k, v in tags.items()})
         self._write(record)
 
+    def metric_history(self, run_id: str, name: str | None = None) -> dict[str, list[MetricPoint]]:
+        """The history of the metrics logged with a ``step`` (``name`` only, when given):
+        metric name -> points in the order they were logged; ``{}`` when there is none.
+        Lines that do not parse (a torn last line after a crash) are skipped."""
+        path = self.root / self.get_run(run_id).run_id / HISTORY
+        history: dict[str, list[MetricPoint]] = {}
+        try:
+            lines = path.read_bytes().splitlines()
+        except FileNotFoundError:
+            return history
+        for line in lines:
+            try:
+                point = json.loads(line)
+                key = str(point["name"])
+                item = MetricPoint(int(point["step"]), float(point["value"]), int(point["timestamp"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+            if name is None or key == name:
+                history.setdefault(key, []).append(item)
+        return history
+
     def artifact_path(self, run_id: str, name: str) -> Path:
         """Where artifact ``name`` of run ``run_id`` is stored."""
         return _inside(self.root / self.get_run(run_id).run_id / "artifacts", name)
@@ -317,8 +438,19 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
+@functools.cache
+def _packages() -> dict[str, str | None]:
+    """Versions of :data:`PACKAGES` (looked up once a process: reading package metadata
+    costs milliseconds a package)."""
+    versions: dict[str, str | None] = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+@functools.cache
+def _platform() -> str:
+    return platform.platform()

@@ -141,3 +141,43 @@ def _join_labels(log: Any, labels: Any, keys: list[str], target: Any, label_ts: 
         last = log[cols].sort_values("ts").drop_duplicates(key, keep="last")
         joined = labels[[key, target]].merge(last, on=key, how="left")
     return joined.dropna(subset=["prediction"])
+
+
+def delayed_labels(spec: EnvSpec, state: State, model: str) -> tuple[list[Any], list[str], str] | None:
+    """The delayed labels a rollout of ``model`` is judged by: those of the first performance
+    monitor of ``model`` (its ``labels`` dataset), as
+    :class:`~mlctl.monitor.rollout_analysis.Label` values, with the entity keys and the
+    target of the production version's signature and the dataset's name. None when no
+    performance monitor names labels or production has no version. Raises
+    :class:`~mlctl.errors.MlctlError` when the dataset lacks the key or the target."""
+    import pandas as pd
+
+    from mlctl.monitor.rollout_analysis import Label
+
+    monitors = [m for m in spec.config.monitors.values() if isinstance(m, PerformanceMonitor)]
+    monitor = next((m for m in monitors if m.model == model), None)
+    registry = state.models.get(model)
+    number = registry.stages.get("production") if registry is not None else None
+    version = registry.get(number) if registry is not None and number is not None else None
+    if monitor is None or version is None:
+        return None
+    signature = sources.load_reference(spec, model, version).signature
+    keys = [str(k) for k in signature.get("entity_keys", [])]
+    target = signature.get("target")
+    frame = sources.read_dataset(spec, monitor.labels, None)
+    missing = [c for c in [*keys, target] if c not in frame.columns]
+    if not keys or missing:
+        raise MlctlError(f"labels dataset {monitor.labels} lacks {missing or 'an entity key'}")
+    frame = frame.dropna(subset=[*keys, target])
+    timestamp = spec.config.datasets[monitor.labels].timestamp
+    if timestamp and timestamp in frame.columns:
+        stamps = pd.to_datetime(frame[timestamp], utc=True)
+        times: list[float | None] = [t.timestamp() for t in stamps]
+    else:
+        times = [None] * len(frame)
+    key_values = zip(*(frame[k].astype(str) for k in keys), strict=True)
+    labels = [
+        Label(tuple(key), ts, str(truth))
+        for key, ts, truth in zip(key_values, times, frame[target], strict=True)
+    ]
+    return labels, keys, monitor.labels

@@ -57,6 +57,7 @@ def render_text(run: RunResult) -> str:
         for a in r.actions:
             lines.append(f"    {a.action}: {'' if a.ok else 'FAILED: '}{a.detail}")
     lines.append("")
+    lines += run.rollout_lines()
     for r in run.fired:
         lines.append(f"ALERT {run.environment}/{r.name} ({r.severity}): {r.summary}")
     fired = len(run.fired)

@@ -16,7 +16,13 @@ aborting a candidate that is as good stays below ``alpha``:
 * error rate: a non-inferiority z test with margin ``max_error_rate_increase`` on the
   Agresti-Caffo adjusted proportions (H0: ``p_candidate - p_stable <= margin``);
 * prediction distribution: two-sample Kolmogorov-Smirnov on the predicted probabilities
-  (or values); it counts only when the statistic also exceeds ``max_prediction_drift``.
+  (or values); it counts only when the statistic also exceeds ``max_prediction_drift``;
+* quality, once delayed labels arrive (:func:`join_labels` gives each arm its labelled
+  predictions): a non-inferiority z test of accuracy with margin ``max_accuracy_decrease``
+  (H0: ``accuracy_stable - accuracy_candidate <= margin``, i.e. the error-rate test on
+  misclassifications). It joins the family only when both arms hold ``min_labelled``
+  labelled predictions; before that the reason says how many there are, and the verdict
+  does not wait for labels (they may take weeks).
 
 No verdict but ``wait`` is given before both arms hold ``min_samples`` requests. Otherwise a
 rejected test aborts (weight 0, the reason names the test and its statistics); no rejection
@@ -33,26 +39,52 @@ from typing import Any, Literal
 
 from mlctl.spec.models import RolloutAnalysis
 
-__all__ = ["ArmSample", "TestResult", "Verdict", "analyze", "arm_samples", "holm"]
+__all__ = [
+    "ArmSample",
+    "Label",
+    "TestResult",
+    "Verdict",
+    "accuracy_test",
+    "analyze",
+    "arm_samples",
+    "holm",
+    "join_labels",
+]
 
 ARMS = ("stable", "candidate", "shadow")
 
 
+@dataclass(frozen=True)
+class Label:
+    """One delayed label: the entity's key values (in the signature's key order, as
+    strings), when it was observed (epoch seconds; None: no timestamp) and the true value."""
+
+    key: tuple[str, ...]
+    ts: float | None
+    truth: str
+
+
 @dataclass
 class ArmSample:
-    """What one arm served: per-request latency (ms), failures and predictions."""
+    """What one arm served: per-request latency (ms), failures and predictions; with
+    :func:`join_labels`, how many of its predictions a delayed label judged and how many of
+    those were right."""
 
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     predictions: list[float] = field(default_factory=list)
     versions: set[int] = field(default_factory=set)
+    #: (entity, time in epoch seconds, predicted class) of each keyed prediction
+    scored: list[tuple[dict[str, Any], float, str]] = field(default_factory=list)
+    labelled: int = 0
+    correct: int = 0
 
     @property
     def requests(self) -> int:
         return len(self.latencies)
 
     def summary(self) -> dict[str, Any]:
-        """Counts, error rate and latency percentiles, for state and reports."""
+        """Counts, error rate, latency percentiles and labelled accuracy, for state and reports."""
         n = self.requests
         return {
             "requests": n,
@@ -61,6 +93,8 @@ class ArmSample:
             "p50_ms": _round(_quantile(self.latencies, 0.50)),
             "p95_ms": _round(_quantile(self.latencies, 0.95)),
             "versions": sorted(self.versions),
+            "labelled": self.labelled,
+            "accuracy": round(self.correct / self.labelled, 6) if self.labelled else None,
         }
 
 
@@ -147,6 +181,52 @@ def error_rate_test(errors_s: int, n_s: int, errors_c: int, n_c: int, margin: fl
     return TestResult("error_rate", z, float(norm.sf(z)), observed, margin)
 
 
+def accuracy_test(
+    labelled_s: int, correct_s: int, labelled_c: int, correct_c: int, margin: float
+) -> TestResult:
+    """H0: ``accuracy_stable - accuracy_candidate <= margin``: the error-rate test on
+    misclassifications; the effect shown is the accuracy difference (candidate - stable)."""
+    test = error_rate_test(labelled_s - correct_s, labelled_s, labelled_c - correct_c, labelled_c, margin)
+    effect = correct_c / labelled_c - correct_s / labelled_s if labelled_s and labelled_c else 0.0
+    return TestResult("accuracy", test.statistic, test.p_value, effect, margin)
+
+
+def join_labels(arms: dict[str, ArmSample], labels: Iterable[Label], keys: list[str]) -> None:
+    """Judge each arm's keyed predictions by the delayed ``labels``: each label is joined,
+    arm by arm, to that arm's latest prediction for the label's entity at or before the
+    label's time (the latest at all when the label has no time), as the performance monitor
+    joins labels to the log. A prediction counts once (several labels reaching the same
+    prediction: the last one given judges it), so the test's samples are predictions, not
+    repeated labels. Sets ``labelled`` and ``correct`` of every arm; pure."""
+    import bisect
+
+    index: dict[str, dict[tuple[str, ...], tuple[list[float], list[str]]]] = {}
+    for name, arm in arms.items():
+        by_key: dict[tuple[str, ...], list[tuple[float, str]]] = {}
+        for entity, ts, predicted in arm.scored:
+            if not all(entity.get(k) is not None for k in keys):
+                continue
+            by_key.setdefault(tuple(str(entity[k]) for k in keys), []).append((ts, predicted))
+        index[name] = {}
+        for key, items in by_key.items():
+            items.sort(key=lambda item: item[0])
+            index[name][key] = ([ts for ts, _ in items], [p for _, p in items])
+    judged: dict[str, dict[tuple[tuple[str, ...], int], bool]] = {name: {} for name in arms}
+    for label in labels:
+        for name in arms:
+            found = index[name].get(label.key)
+            if found is None:
+                continue
+            times, classes = found
+            at = len(times) if label.ts is None else bisect.bisect_right(times, label.ts)
+            if at == 0:
+                continue
+            judged[name][(label.key, at - 1)] = classes[at - 1] == label.truth
+    for name, arm in arms.items():
+        arm.labelled = len(judged[name])
+        arm.correct = sum(judged[name].values())
+
+
 def prediction_test(stable: list[float], candidate: list[float], tolerance: float) -> TestResult:
     """Two-sample Kolmogorov-Smirnov on the predictions; its p-value counts only when the
     statistic also exceeds ``tolerance`` (otherwise it is reported with p = 1)."""
@@ -161,9 +241,16 @@ def prediction_test(stable: list[float], candidate: list[float], tolerance: floa
 
 
 def analyze(
-    stable: ArmSample, candidate: ArmSample, analysis: RolloutAnalysis, *, last_step: bool
+    stable: ArmSample,
+    candidate: ArmSample,
+    analysis: RolloutAnalysis,
+    *,
+    last_step: bool,
+    labelled: bool = False,
 ) -> Verdict:
-    """The verdict on a step (see the module contract). ``last_step``: advancing promotes."""
+    """The verdict on a step (see the module contract). ``last_step``: advancing promotes.
+    ``labelled``: delayed labels were joined to the arms (:func:`join_labels`), so quality
+    is judged once both arms hold ``min_labelled`` of them."""
     s_sum, c_sum = stable.summary(), candidate.summary()
     need = analysis.min_samples
     if stable.requests < need or candidate.requests < need:
@@ -184,6 +271,24 @@ def analyze(
         ),
         prediction_test(stable.predictions, candidate.predictions, analysis.max_prediction_drift),
     ]
+    quality = ""
+    if not labelled:
+        pass
+    elif min(stable.labelled, candidate.labelled) >= analysis.min_labelled:
+        tests.append(
+            accuracy_test(
+                stable.labelled,
+                stable.correct,
+                candidate.labelled,
+                candidate.correct,
+                analysis.max_accuracy_decrease,
+            )
+        )
+    else:
+        quality = (
+            f"; quality not judged yet: {stable.labelled}/{candidate.labelled} labelled "
+            f"predictions of {analysis.min_labelled} per arm"
+        )
     rejected, thresholds = holm([t.p_value for t in tests], analysis.alpha)
     for test, flag, threshold in zip(tests, rejected, thresholds, strict=True):
         test.rejected, test.threshold = flag, threshold
@@ -195,7 +300,7 @@ def analyze(
     return Verdict(
         verb,
         f"no test rejected at alpha {analysis.alpha} (Holm, {len(tests)} tests) after "
-        f"{stable.requests}/{candidate.requests} requests",
+        f"{stable.requests}/{candidate.requests} requests{quality}",
         s_sum,
         c_sum,
         tests,
@@ -211,6 +316,11 @@ def _why(test: TestResult) -> str:
     if test.name == "error_rate":
         return (
             f"error rate {test.effect:+.2%} (tolerance +{test.tolerance:.2%}, z={test.statistic:.2f}, "
+            f"p={test.p_value:.2g})"
+        )
+    if test.name == "accuracy":
+        return (
+            f"accuracy {test.effect:+.2%} (tolerance -{test.tolerance:.2%}, z={test.statistic:.2f}, "
             f"p={test.p_value:.2g})"
         )
     return f"predictions shifted (KS {test.statistic:.3f} > {test.tolerance}, p={test.p_value:.2g})"
@@ -242,9 +352,13 @@ def arm_samples(records: Iterable[dict[str, Any]], since: datetime | None = None
         if status >= 500 or status == 0:
             arm.errors += 1
             continue
+        ts = _epoch(record.get("ts"))
         for item in record.get("predictions") or ():
             if not isinstance(item, dict):
                 continue
+            entity = item.get("entity")
+            if isinstance(entity, dict) and entity and ts is not None and item.get("prediction") is not None:
+                arm.scored.append((entity, ts, str(item["prediction"])))
             value = item.get("probability")
             if value is None:
                 value = item.get("prediction")

@@ -3,7 +3,9 @@
 Contract: plain data, built by :func:`mlctl.operations.monitor` and rendered by
 :mod:`mlctl.monitor.report`. ``errors`` lists what makes the run fail (a monitor that could
 not be evaluated, an action other than ``retrain`` that failed, a metrics export in
-``exports`` that failed); a monitor that fired is not an error. :func:`remember` turns one
+``exports`` that failed, a rollout that could not be stepped); a monitor that fired is not an
+error, nor is a rollout the analysis aborted. ``rollouts`` are the declared rollouts the run
+stepped (:func:`mlctl.operations.rollout.step_all`), in the plan's shape. :func:`remember` turns one
 result into the point of a monitor's bounded history in state.
 """
 
@@ -14,7 +16,35 @@ from dataclasses import dataclass, field
 
 from mlctl.errors import Diagnostic
 from mlctl.monitor.results import ActionResult, MonitorResult
+from mlctl.plan.model import RolloutStep
 from mlctl.state.document import MONITOR_HISTORY, MonitorPoint, MonitorRecord
+
+
+@dataclass
+class RolloutOutcome:
+    """What the run did to one declared rollout: the step (``weight`` before, ``next_weight``
+    after a move), the YAML file whose production pin a promotion rewrote, its commit."""
+
+    step: RolloutStep
+    written: str | None = None
+    commit: str | None = None
+
+    def lines(self) -> list[str]:
+        """The report's lines: the move, its statistics and reason, the pin written."""
+        from mlctl.plan.render import rollout_details, rollout_headline
+
+        out = [f"  {rollout_headline(self.step)}"]
+        out += [f"    {line}" for line in rollout_details(self.step)]
+        if self.step.verdict is None and self.step.status == "running":
+            out.append(f"    {self.step.reason}")
+        if self.written:
+            out.append(f"    wrote production: {self.step.candidate_version} to {self.written}")
+        if self.commit:
+            out.append(f"    committed {self.commit[:12]} (push it so the remote agrees)")
+        return out
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.step.model_dump(mode="json"), "written": self.written, "commit": self.commit}
 
 
 @dataclass
@@ -25,6 +55,7 @@ class RunResult:
     time: str
     results: list[MonitorResult] = field(default_factory=list)
     exports: list[ActionResult] = field(default_factory=list)  # metrics pushed or written
+    rollouts: list[RolloutOutcome] = field(default_factory=list)  # declared rollouts stepped
 
     @property
     def fired(self) -> list[MonitorResult]:
@@ -41,6 +72,7 @@ class RunResult:
             if not a.ok and a.action != "retrain"
         ]
         out += [f"{e.action} failed: {e.detail}" for e in self.exports if not e.ok]
+        out += [f"rollout {r.step.endpoint}: {r.step.error}" for r in self.rollouts if r.step.error]
         return out
 
     @property
@@ -55,7 +87,14 @@ class RunResult:
             "time": self.time,
             "fired": [r.name for r in self.fired],
             "monitors": [r.to_dict() for r in self.results],
+            "rollouts": [r.to_dict() for r in self.rollouts],
         }
+
+    def rollout_lines(self) -> list[str]:
+        """The text report's block of rollouts stepped (empty when none is declared)."""
+        if not self.rollouts:
+            return []
+        return [line for r in self.rollouts for line in r.lines()] + [""]
 
 
 def remember(record: MonitorRecord, result: MonitorResult, time: str) -> None:

@@ -13,9 +13,15 @@ holder and as the reason, and rewrites the YAML pin). Alerts run last, so their 
 what the other actions did. A failed action is recorded in the result, never raised. A model
 is rolled back at most once per run: when several of its monitors fire with ``rollback``, the
 first one's rollback stands and the others record that it did.
-In CI, monitors with actions that change state (``retrain``, ``rollback``) are refused before
-anything is read when the state is a local file, unless ``allow_local_state`` (see
-:mod:`mlctl.operations.ci`).
+Then, when no monitor is named (the scheduled run) and ``rollouts`` is set, every rollout the
+environment declares is stepped through :func:`mlctl.operations.rollout.step_all`, the code
+``mlctl rollout step`` runs: it takes the lock itself, starts, advances, promotes (writing
+the YAML production pin back, committed with ``commit``) or aborts from the analysis' verdict,
+and a failure is that rollout's error in the result, never raised. A rollout of a model that
+a monitor rolled back in this run is not stepped (the run says so).
+In CI, monitors with actions that change state (``retrain``, ``rollback``), and stepping
+rollouts, are refused before anything is read when the state is a local file, unless
+``allow_local_state`` (see :mod:`mlctl.operations.ci`).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from mlctl.workspace import Workspace
 
 if TYPE_CHECKING:
     from mlctl.monitor.results import ActionResult, MonitorResult
-    from mlctl.monitor.run import RunResult
+    from mlctl.monitor.run import RolloutOutcome, RunResult
     from mlctl.state.document import State
 
 
@@ -51,6 +57,7 @@ class MonitorOptions:
     lock_timeout: float = 0.0  # seconds to wait for a held state lock (0: fail at once naming the holder)
     metrics_file: Path | None = None  # write every monitor's last result there (textfile collector)
     pushgateway: str | None = None  # and/or push them to this Prometheus Pushgateway (http(s) URL)
+    rollouts: bool = True  # step the declared rollouts when no monitor is named
 
 
 def _rollback(
@@ -130,11 +137,18 @@ def monitor(
         from mlctl.monitor.exposition import check_url
 
         check_url(options.pushgateway)
+    from mlctl.operations.rollout import declared
+
     config = ws.spec.config.monitors
     chosen = [config[n] for n in options.monitors if n in config] or list(config.values())
+    stepping = options.rollouts and not options.monitors and bool(declared(ws))
     if any(set(m.actions) & {"retrain", "rollback"} for m in chosen):
         require_lasting_state(
             ws, "run monitors with retrain/rollback actions", allowed=options.allow_local_state
+        )
+    if stepping:
+        require_lasting_state(
+            ws, "step rollouts (monitor run without --no-rollouts)", allowed=options.allow_local_state
         )
     actor = actor or current_actor(ws.repo)
     git = git or git_info(ws.repo)
@@ -167,7 +181,38 @@ def monitor(
         if outcome.ok:
             rolled_back[result.model] = result.name
         result.actions.append(outcome)
+    if stepping:
+        run.rollouts = _step_rollouts(ws, actor, options, rolled_back)
     for result in run.fired:
         if "alert" in config[result.name].actions:
             result.actions.insert(0, actions.alert(ws.env, result))
     return run
+
+
+def _step_rollouts(
+    ws: Workspace, actor: str, options: MonitorOptions, rolled_back: dict[str, str]
+) -> list[RolloutOutcome]:
+    """Step every declared rollout (see the module contract), as report outcomes."""
+    from mlctl.monitor.run import RolloutOutcome
+    from mlctl.operations.rollout import as_step, declared, step_all
+
+    endpoints = ws.spec.config.endpoints
+    held = {n for n in declared(ws) if endpoints[n].model in rolled_back}
+    results = step_all(ws, actor=actor, commit=options.commit, lock_timeout=options.lock_timeout, skip=held)
+    state = ws.backend.read()
+    out = []
+    for result in results:
+        if result.endpoint in held:
+            model = endpoints[result.endpoint].model
+            result.reason = f"not stepped: monitor {rolled_back[model]} rolled {model} back in this run"
+        written = _shown_path(ws, result.written) if result.written else None
+        out.append(RolloutOutcome(as_step(ws, result, state), written, result.commit))
+    return out
+
+
+def _shown_path(ws: Workspace, path: Path) -> str:
+    """``path`` relative to the repository when inside it (POSIX), else as given."""
+    try:
+        return path.resolve().relative_to(ws.repo.resolve()).as_posix()
+    except ValueError:
+        return str(path)

@@ -8,7 +8,9 @@ artifacts and what is live first. With ``out`` the plan is saved there, bound to
 and desired state it was made from; ``out`` is checked writable before planning so a bad path
 fails fast. The repository's ``policies/*.rego`` are evaluated on the JSON plan
 (:func:`check_policies`): ``deny`` messages are recorded as blockers (apply refuses the plan),
-``warn`` messages join the warnings. Raises
+``warn`` messages join the warnings. Every declared rollout's next step is attached
+(:func:`rollout_steps`): what ``mlctl rollout step`` would decide now, read-only, shown beside
+the changes (apply never moves a rollout). Raises
 :class:`~mlctl.errors.MlctlError` for what the user can fix (missing data, a bad pin, a broken
 policy).
 """
@@ -26,8 +28,9 @@ from mlctl.workspace import Workspace, open_workspace
 
 if TYPE_CHECKING:
     from mlctl.gitops.changed import ChangedEnvironments
-    from mlctl.plan.model import Plan
+    from mlctl.plan.model import Plan, RolloutStep
     from mlctl.plan.policy import PolicyContext
+    from mlctl.state.document import State
 
 #: Progress of ``evaluate`` training: ``(environment, message)``.
 PlanProgress = Callable[[str, str], None]
@@ -57,6 +60,7 @@ def _make(ws: Workspace, options: PlanOptions, progress: PlanProgress | None) ->
     state = ws.backend.read()
     reality = ProviderReality(ws.spec) if options.refresh else None
     made = make_plan(ws.spec, state, reality, targets=list(options.targets), replace=list(options.replace))
+    made = made.model_copy(update={"rollouts": rollout_steps(ws, state, analyze=options.refresh)})
     if options.evaluate and made.has_changes:
         from mlctl.engine.evaluate import evaluate_plan
         from mlctl.gitops.git import current_actor, git_info
@@ -71,6 +75,19 @@ def _make(ws: Workspace, options: PlanOptions, progress: PlanProgress | None) ->
     made = check_policies(ws, made, options.labels)
     warnings = [Diagnostic(w, severity="warning") for w in made.warnings]
     return PlanResult(plan=made, diagnostics=warnings)
+
+
+def rollout_steps(ws: Workspace, state: State | None, *, analyze: bool = True) -> list[RolloutStep]:
+    """The next step of every rollout ``ws`` declares, from ``state`` (read once by the caller)
+    and, when ``analyze``, the prediction log and delayed labels: the reading of
+    :func:`mlctl.operations.rollout.status`, so the plan and ``rollout status`` cannot disagree.
+
+    Computed here rather than by the planner: the analysis is :mod:`mlctl.monitor` (floor 8),
+    which neither the planner (5) nor the engine's ``Reality`` (7) may import; the plan only
+    carries and renders the result. Read-only: no lock, no write."""
+    from mlctl.operations.rollout import as_step, preview
+
+    return [as_step(ws, result, state) for result in preview(ws, state, analyze=analyze)]
 
 
 def policy_context(ws: Workspace, labels: tuple[str, ...] | None) -> PolicyContext:

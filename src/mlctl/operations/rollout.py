@@ -16,21 +16,41 @@ any change. The running rollout lives in ``state.rollouts[endpoint]``
   ``ab`` never advances on its own (it holds its split until promoted or aborted);
   ``shadow`` serves no candidate traffic and promotes once the analysis passes.
 * :func:`promote` and :func:`abort` are the people's levers: the same end states at once.
-* :func:`status` reads only.
+* :func:`status` reads only; :func:`preview` is the same reading for every declared rollout
+  of an environment from a state the caller already holds (``plan`` shows it).
+* :func:`step_all` steps every declared rollout (``monitor run`` calls it): one endpoint's
+  failure is its result's ``error``, never raised.
+
+A rollout never starts for a candidate version that an earlier rollout of the endpoint ended
+(promoted or aborted), nor for one that a rollback took out of the endpoint's stage: the
+candidate stage keeps the version a rollback left, and rolling it out again on the next step
+would undo the rollback. Train a new version (or promote by hand) instead.
+
+The analysis reads the prediction log of the current step for latency, errors and
+predictions, and the log since the rollout started for quality: each arm's keyed
+predictions are joined to the delayed labels of the model's performance monitor
+(:func:`mlctl.monitor.quality.delayed_labels`), so labels that arrive days after a step
+still count for the arm that served them.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlctl.errors import MlctlError, NotFoundError
 from mlctl.state.document import GitInfo, RolloutDecision, RolloutRecord, State
 from mlctl.workspace import Workspace
 
-__all__ = ["RolloutResult", "abort", "promote", "status", "step"]
+if TYPE_CHECKING:
+    from mlctl.plan.model import RolloutStep
+
+__all__ = ["RolloutResult", "abort", "declared", "preview", "promote", "status", "step", "step_all"]
+
+log = logging.getLogger("mlctl.rollout")
 
 
 @dataclass
@@ -49,6 +69,9 @@ class RolloutResult:
     statistics: dict[str, Any] = field(default_factory=dict)
     written: Path | None = None
     serial: int | None = None
+    commit: str | None = None  # the write-back commit (``monitor run --commit``)
+    previous_weight: float | None = None  # the candidate's weight before a step that moved it
+    error: str | None = None  # :func:`step_all` only: why this endpoint could not be stepped
 
 
 def _now() -> str:
@@ -67,10 +90,36 @@ def _declared(ws: Workspace, endpoint: str) -> tuple[Any, Any]:
     return spec, spec.rollout
 
 
+def declared(ws: Workspace) -> list[str]:
+    """The endpoints of ``ws`` that declare a rollout, sorted."""
+    return sorted(n for n, e in ws.spec.config.endpoints.items() if e.rollout is not None)
+
+
 def status(ws: Workspace, endpoint: str) -> RolloutResult:
     """The endpoint's rollout as state records it, and what :func:`step` would decide now."""
+    _declared(ws, endpoint)
+    return _read(ws, ws.backend.read(), endpoint, analyze=True)
+
+
+def preview(ws: Workspace, state: State | None, *, analyze: bool = True) -> list[RolloutResult]:
+    """:func:`status` of every declared rollout of ``ws``, read from ``state`` (the one the
+    caller read; nothing is read again but the prediction log and labels, and only when
+    ``analyze``). Read-only; a log that cannot be read is the result's ``error``."""
+    out = []
+    for endpoint in declared(ws):
+        try:
+            out.append(_read(ws, state, endpoint, analyze=analyze))
+        except MlctlError as exc:
+            spec, rollout = _declared(ws, endpoint)
+            record = state.rollouts.get(endpoint) if state is not None else None
+            result = RolloutResult(ws.env, endpoint, spec.model, record, list(rollout.steps))
+            result.error = str(exc)
+            out.append(result)
+    return out
+
+
+def _read(ws: Workspace, state: State | None, endpoint: str, *, analyze: bool) -> RolloutResult:
     spec, rollout = _declared(ws, endpoint)
-    state = ws.backend.read()
     record = state.rollouts.get(endpoint) if state is not None else None
     result = RolloutResult(ws.env, endpoint, spec.model, record, list(rollout.steps))
     if state is None:
@@ -81,9 +130,79 @@ def status(ws: Workspace, endpoint: str) -> RolloutResult:
         result.verdict = "start" if start[0] else None
         result.reason = start[1]
         return result
+    if not analyze:
+        result.reason = "not analyzed (--no-refresh: the prediction log is not read)"
+        return result
     verdict = _analyze(ws, state, endpoint, spec, rollout, record)
     result.verdict, result.reason, result.statistics = verdict.action, verdict.reason, verdict.statistics()
+    if rollout.strategy == "ab" and verdict.action in ("advance", "promote"):
+        result.verdict, result.reason = "hold", _hold_reason(record, verdict.reason)
     return result
+
+
+def as_step(ws: Workspace, result: RolloutResult, state: State | None) -> RolloutStep:
+    """``result`` as the plan and the monitor report show it (a
+    :class:`~mlctl.plan.model.RolloutStep`). For a result of :func:`step` that moved the
+    rollout, ``weight`` is the share before and ``next_weight`` the share after; for a reading
+    (:func:`status`, :func:`preview`) ``next_weight`` is where the verdict would lead.
+    ``state`` gives the stages' versions when no rollout runs."""
+    from mlctl.plan.model import RolloutStep
+
+    endpoint = ws.spec.config.endpoints[result.endpoint]
+    rollout = endpoint.rollout
+    assert rollout is not None
+    record = result.record
+    live = record is not None and (record.status == "running" or result.decision is not None)
+    registry = state.models.get(result.model) if state is not None else None
+    stages = registry.stages if registry is not None else {}
+    weight = step_index = None
+    if record is not None and live:
+        weight, step_index = record.weight, record.step
+    next_weight = _next_weight(result.verdict, rollout, step_index, weight)
+    if result.decision is not None and record is not None:  # done: before -> after
+        weight, next_weight = result.previous_weight, record.weight
+    return RolloutStep(
+        endpoint=result.endpoint,
+        model=result.model,
+        strategy=rollout.strategy,
+        candidate_stage=rollout.candidate,
+        status=record.status if record is not None else None,
+        stable_version=record.stable_version if live and record else stages.get(endpoint.stage),
+        candidate_version=record.candidate_version if live and record else stages.get(rollout.candidate),
+        steps=list(rollout.steps),
+        step=step_index,
+        weight=weight,
+        next_weight=next_weight,
+        verdict=None if result.verdict == "none" else result.verdict,
+        reason=result.reason or "",
+        statistics=result.statistics,
+        error=result.error,
+    )
+
+
+def _next_weight(verdict: str | None, rollout: Any, step: int | None, weight: float | None) -> float | None:
+    """The candidate's share after ``verdict``."""
+    if verdict == "start":
+        return 0.0 if rollout.strategy == "shadow" else float(rollout.steps[0])
+    if verdict == "advance" and step is not None and step + 1 < len(rollout.steps):
+        return float(rollout.steps[step + 1])
+    if verdict == "promote":
+        return 100.0
+    if verdict == "abort":
+        return 0.0
+    return weight
+
+
+def _hold_reason(record: RolloutRecord, why: str) -> str:
+    return f"A/B split holds at {record.weight:g}% ({why}); promote or abort by hand"
+
+
+def _rolled_back(registry: Any, stage: str, version: int) -> str | None:
+    """When a rollback last took ``version`` out of ``stage`` (None: never)."""
+    for event in reversed(registry.history):
+        if event.stage == stage and event.action == "rollback" and event.from_version == version:
+            return str(event.time)
+    return None
 
 
 def _start_reason(
@@ -101,6 +220,12 @@ def _start_reason(
         return None, f"{rollout.candidate} v{candidate} already serves {spec.stage}"
     if record is not None and record.candidate_version == candidate:
         return None, f"the rollout of v{candidate} ended: {record.status} ({record.reason})"
+    when = _rolled_back(registry, spec.stage, candidate)
+    if when is not None:
+        return None, (
+            f"{rollout.candidate} v{candidate} was rolled back out of {spec.stage} at {when}: "
+            "not rolled out again (train a new version, or promote by hand)"
+        )
     first = rollout.steps[0] if rollout.strategy != "shadow" else 0.0
     return candidate, (
         f"start {rollout.strategy} of {rollout.candidate} v{candidate} next to {spec.stage} "
@@ -108,21 +233,42 @@ def _start_reason(
     )
 
 
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _analyze(
     ws: Workspace, state: State, endpoint: str, spec: Any, rollout: Any, record: RolloutRecord
 ) -> Any:
-    from mlctl.monitor.rollout_analysis import analyze, arm_samples
+    from mlctl.monitor.quality import delayed_labels
+    from mlctl.monitor.rollout_analysis import analyze, arm_samples, join_labels
     from mlctl.providers.predlog import iter_records, prediction_log_store
 
-    since = datetime.fromisoformat(record.since.replace("Z", "+00:00"))
+    since, started = _time(record.since), _time(record.started_at)
     store = prediction_log_store(ws.spec, spec.model)
-    records = (r for r in iter_records(store, since=since) if r.get("endpoint") in (endpoint, None))
+    records = [r for r in iter_records(store, since=started) if r.get("endpoint") in (endpoint, None)]
     arms = arm_samples(records, since=since)
+    unread = ""
+    try:
+        labels = delayed_labels(ws.spec, state, spec.model)
+    except MlctlError as exc:  # quality cannot be judged; latency, errors and predictions can
+        labels, unread = None, f"; quality not judged: {exc}"
+        log.warning("rollout %s: delayed labels not read: %s", endpoint, exc)
+    if labels is not None:
+        whole = arm_samples(records, since=started)  # labels arrive late: the whole rollout
+        join_labels(whole, labels[0], labels[1])
+        for name, arm in arms.items():
+            arm.labelled, arm.correct = whole[name].labelled, whole[name].correct
     candidate = arms["shadow"] if rollout.strategy == "shadow" else arms["candidate"]
     steps = rollout.steps
     # the candidate alone at 100% leaves nothing to compare: passing the step before promotes
     last = rollout.strategy == "shadow" or record.step >= len(steps) - 1 or steps[record.step + 1] >= 100
-    return analyze(arms["stable"], candidate, rollout.analysis, last_step=last)
+    verdict = analyze(
+        arms["stable"], candidate, rollout.analysis, last_step=last, labelled=labels is not None
+    )
+    if unread and verdict.action != "wait":
+        verdict.reason += unread
+    return verdict
 
 
 def step(
@@ -175,6 +321,7 @@ def step(
                 "start",
                 state.serial,
             )
+            result.previous_weight = None
             return result
         verdict = _analyze(ws, state, endpoint, spec, rollout, record)
         result.verdict, result.reason, result.statistics = (
@@ -185,11 +332,10 @@ def step(
         if verdict.action == "wait":
             return result
         action = verdict.action
+        result.previous_weight = record.weight
         if rollout.strategy == "ab" and action in ("advance", "promote"):
             result.verdict = "hold"
-            result.reason = (
-                f"A/B split holds at {record.weight:g}% ({verdict.reason}); promote or abort by hand"
-            )
+            result.reason = _hold_reason(record, verdict.reason)
             return result
         if action == "abort":
             _end(record, "aborted", verdict.reason)
@@ -217,6 +363,47 @@ def step(
     if action == "promote" and write_back:
         result.written = _write_pin(ws, spec.model, record)
     return result
+
+
+def step_all(
+    ws: Workspace,
+    *,
+    actor: str | None = None,
+    write_back: bool = True,
+    commit: bool = False,
+    lock_timeout: float = 0.0,
+    skip: set[str] | frozenset[str] = frozenset(),
+) -> list[RolloutResult]:
+    """:func:`step` every declared rollout of ``ws`` (``monitor run`` does, on its schedule).
+    A step that fails (a held lock, an unreadable log, a refused promotion) is that
+    endpoint's ``error``, never raised, and the others are still stepped. With ``commit``,
+    a promotion's rewritten pin is committed (that one file), as ``rollback --commit`` does.
+    Endpoints in ``skip`` are not stepped (their result holds the record only)."""
+    out = []
+    for endpoint in declared(ws):
+        if endpoint in skip:
+            spec, rollout = _declared(ws, endpoint)
+            state = ws.backend.read()
+            record = state.rollouts.get(endpoint) if state is not None else None
+            out.append(RolloutResult(ws.env, endpoint, spec.model, record, list(rollout.steps)))
+            continue
+        try:
+            result = step(ws, endpoint, actor=actor, write_back=write_back, lock_timeout=lock_timeout)
+            if commit and result.written is not None and result.record is not None:
+                from mlctl.gitops.git import commit_files
+
+                who = result.decision.actor if result.decision is not None else actor
+                message = (
+                    f"rollout: {result.model} v{result.record.candidate_version} promoted to "
+                    f"production in {ws.env}\n\n{result.reason}\n\nBy {who}."
+                )
+                result.commit = commit_files(ws.repo, [result.written], message)
+        except MlctlError as exc:
+            spec, rollout = _declared(ws, endpoint)
+            result = RolloutResult(ws.env, endpoint, spec.model, None, list(rollout.steps))
+            result.error = str(exc)
+        out.append(result)
+    return out
 
 
 def promote(
@@ -265,6 +452,7 @@ def _by_hand(
         record = state.rollouts.get(endpoint) if state is not None else None
         if state is None or record is None or record.status != "running":
             raise MlctlError(f"endpoint '{endpoint}' in '{ws.env}' has no running rollout to {action}")
+        before = record.weight
         if action == "abort":
             _end(record, "aborted", why)
         decision = RolloutDecision(
@@ -279,7 +467,7 @@ def _by_hand(
             _promote_in_state(ws, state, spec.model, record, actor, git, why)
         persist(ws.backend, state, git=git)
     result = RolloutResult(ws.env, endpoint, spec.model, record, list(rollout.steps), decision, action, why)
-    result.serial = state.serial
+    result.serial, result.previous_weight = state.serial, before
     if action == "promote" and write_back:
         result.written = _write_pin(ws, spec.model, record)
     return result

@@ -84,6 +84,40 @@ class PolicyResult(BaseModel):
         return f"policy {self.file}:{self.line}: {self.message}"
 
 
+class RolloutStep(BaseModel):
+    """What the next ``mlctl rollout step`` (or ``monitor run``) would do to one endpoint's
+    declared rollout, and why: read-only, computed by :func:`mlctl.operations.plan.plan` from
+    the state and the prediction log (the planner cannot read the analysis: it lives above
+    it). Apply never moves a rollout; it is shown beside the changes, never counted in them.
+
+    ``verdict``: ``start``, ``wait``, ``advance``, ``promote``, ``abort``, ``hold`` (A/B), or
+    None when nothing is to be done (``reason`` says why); ``weight`` is the candidate's
+    share now and ``next_weight`` the share the verdict leads to (percent; None when no
+    rollout runs or none starts). ``statistics`` are the analysis' (arms and tests)."""
+
+    endpoint: str
+    model: str
+    strategy: str
+    candidate_stage: str
+    status: str | None = None
+    stable_version: int | None = None
+    candidate_version: int | None = None
+    steps: list[float] = Field(default_factory=list)
+    step: int | None = None
+    weight: float | None = None
+    next_weight: float | None = None
+    verdict: str | None = None
+    reason: str = ""
+    statistics: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def shown(self) -> bool:
+        """Whether the human renderers show it: a running rollout, one to start, or an error
+        (an idle declaration is in the JSON plan only)."""
+        return self.status == "running" or self.verdict is not None or self.error is not None
+
+
 class Plan(BaseModel):
     """Everything ``apply`` needs to make the desired state true, and nothing it must guess."""
 
@@ -102,6 +136,9 @@ class Plan(BaseModel):
     drift: list[ResourceChange] = Field(default_factory=list, description="found by refresh")
     warnings: list[str] = Field(default_factory=list)
     policies: list[PolicyResult] = Field(default_factory=list, description="policy deny/warn messages")
+    rollouts: list[RolloutStep] = Field(
+        default_factory=list, description="declared rollouts and their next step (not applied)"
+    )
 
     @property
     def has_changes(self) -> bool:

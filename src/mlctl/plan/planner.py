@@ -400,6 +400,10 @@ class _Planner:
             else:
                 actions.append("deploy")
                 reasons.append(f"serve {d.spec['model']} {d.spec['stage']} {_v(want)}")
+                failed = prev.status.get("failed_deploy") if prev else None
+                if isinstance(failed, dict) and failed.get("version") == want:
+                    when, why = failed.get("at"), failed.get("reason")
+                    reasons.append(f"retry: its last deploy failed at {when}: {why}")
         manifest_diff = self.manifest_diff(d, prev, want)
         if manifest_diff:
             if not actions:

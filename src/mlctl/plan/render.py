@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from mlctl.plan.diff import short
-from mlctl.plan.model import SYMBOLS, UNKNOWN, Plan, ResourceChange
+from mlctl.plan.model import SYMBOLS, UNKNOWN, Plan, ResourceChange, RolloutStep
 from mlctl.redaction import redact
 
 _VERB = {
@@ -116,6 +116,96 @@ def render_change(change: ResourceChange, *, color: bool = False) -> list[str]:
     return lines
 
 
+ROLLOUTS_HEADING = (
+    "Rollouts (stepped by `mlctl rollout step` or `mlctl monitor run`; apply does not move them):"
+)
+
+
+def _pct(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}%"
+
+
+def _v_or_none(version: int | None) -> str:
+    return "none" if version is None else f"v{version}"
+
+
+def _rate(value: Any) -> str:
+    return f"{value:.2%}" if isinstance(value, int | float) else "n/a"
+
+
+def _ms(value: Any) -> str:
+    return f"{value:.1f} ms" if isinstance(value, int | float) else "n/a"
+
+
+def rollout_headline(r: RolloutStep) -> str:
+    """One line: the endpoint, its rollout and the move the next step makes (or why none)."""
+    head = f"endpoint.{r.endpoint} rollout {r.strategy}"
+    if r.candidate_version is not None:
+        head += (
+            f" of {r.candidate_stage} {_v_or_none(r.candidate_version)}"
+            f" next to {_v_or_none(r.stable_version)}"
+        )
+    if r.error is not None:
+        return f"{head}: cannot be analyzed: {r.error}"
+    move = {
+        "start": f"start at {_pct(r.next_weight)}",
+        "advance": f"step {_pct(r.weight)} -> {_pct(r.next_weight)}",
+        "promote": f"{_pct(r.weight)} -> promote {_v_or_none(r.candidate_version)} to production",
+        "abort": f"{_pct(r.weight)} -> 0%: abort",
+        "wait": f"waiting at {_pct(r.weight)}",
+        "hold": f"holds at {_pct(r.weight)}",
+    }.get(r.verdict or "")
+    if move is None:
+        if r.status == "running":
+            return f"{head}: at {_pct(r.weight)} ({r.reason})"
+        return f"{head}: nothing to do ({r.reason})"
+    return f"{head}: {move}"
+
+
+def rollout_details(r: RolloutStep) -> list[str]:
+    """The statistics behind the verdict (arms side by side, rejected tests) and its reason."""
+    lines: list[str] = []
+    stable, candidate = r.statistics.get("stable"), r.statistics.get("candidate")
+    if isinstance(stable, dict) and isinstance(candidate, dict):
+        arms = (
+            f"candidate {_v_or_none(r.candidate_version)} vs {_v_or_none(r.stable_version)}: "
+            f"{candidate.get('requests', 0):,} vs {stable.get('requests', 0):,} requests, "
+            f"p95 {_ms(candidate.get('p95_ms'))} vs {_ms(stable.get('p95_ms'))}, "
+            f"error rate {_rate(candidate.get('error_rate'))} vs {_rate(stable.get('error_rate'))}"
+        )
+        if candidate.get("labelled") or stable.get("labelled"):
+            arms += (
+                f", accuracy {_rate(candidate.get('accuracy'))} vs {_rate(stable.get('accuracy'))} "
+                f"({candidate.get('labelled', 0):,} vs {stable.get('labelled', 0):,} labelled)"
+            )
+        lines.append(arms)
+    tests = r.statistics.get("tests")
+    if isinstance(tests, dict) and tests:
+        lines.append(
+            "tests (Holm): "
+            + ", ".join(
+                f"{name} p={t.get('p_value')}{' REJECTED' if t.get('rejected') else ''}"
+                for name, t in tests.items()
+                if isinstance(t, dict)
+            )
+        )
+    if r.verdict is not None and r.reason:
+        lines.append(f"{r.verdict}: {r.reason}")
+    return lines
+
+
+def render_rollouts(plan: Plan) -> list[str]:
+    """The text block of the plan's shown rollouts (empty when none is shown)."""
+    shown = [r for r in plan.rollouts if r.shown]
+    if not shown:
+        return []
+    out = [ROLLOUTS_HEADING, ""]
+    for r in shown:
+        out.append(f"  {rollout_headline(r)}")
+        out += [f"      {line}" for line in rollout_details(r)]
+    return [*out, ""]
+
+
 def render_text(plan: Plan, *, color: bool = False) -> str:
     """Terraform-style human output ending with the summary line.
 
@@ -156,6 +246,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         for change in plan.resource_changes:
             out.extend(render_change(change, color=color))
             out.append("")
+    out.extend(render_rollouts(plan))
     for warning in plan.warnings:
         out.append(f"Warning: {warning}")
     for denial in plan.denials:
@@ -322,6 +413,7 @@ def markdown_section(plan: Plan) -> tuple[list[str], list[list[str]], list[list[
         table = markdown_evaluation(change)
         if table:
             head += [*table, ""]
+    head += markdown_rollouts(plan)
     chunks = [[*render_change(change), ""] for change in plan.resource_changes]
     tail: list[list[str]] = []
     if plan.drift:
@@ -331,6 +423,18 @@ def markdown_section(plan: Plan) -> tuple[list[str], list[list[str]], list[list[
         block += ["</details>", ""]
         tail.append(block)
     return head, chunks, tail
+
+
+def markdown_rollouts(plan: Plan) -> list[str]:
+    """``**Rollouts**`` and one bullet per shown rollout (its move, statistics and reason)."""
+    shown = [r for r in plan.rollouts if r.shown]
+    if not shown:
+        return []
+    lines = ["**Rollouts** (stepped by `mlctl rollout step` or `mlctl monitor run`, not by apply):"]
+    for r in shown:
+        lines.append(f"- `endpoint.{r.endpoint}`: {_escape(rollout_headline(r).split(': ', 1)[-1])}")
+        lines += [f"  - {_escape(line)}" for line in rollout_details(r)]
+    return [*lines, ""]
 
 
 def details_block(chunks: list[list[str]], summary: str) -> list[str]:
@@ -371,7 +475,7 @@ def render_markdown(plan: Plan) -> str:
 # docs/plan-json.md documents every field and the action mapping below.
 
 #: The JSON plan's own version (major.minor, Terraform's rule: a new minor only adds fields).
-JSON_FORMAT_VERSION = "1.2"
+JSON_FORMAT_VERSION = "1.3"
 
 #: mlctl verbs that change what an address points at; Terraform calls that an update (or a
 #: create when the address had no prior value).
@@ -518,9 +622,9 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     ``format_version``, ``resource_changes[]`` (``address``, ``mode``, ``type``, ``name``,
     ``provider_name``, ``change.{actions, before, after, after_unknown, before_sensitive,
     after_sensitive}``), ``resource_drift[]`` (changes refresh found), ``applyable`` and
-    ``errored``; mlctl's own facts (ML verbs, reasons, gate verdicts, lineage, summary) under
-    ``mlctl`` keys. Values that came from ``${VAR}`` are ``(sensitive)`` and marked ``true`` in
-    ``*_sensitive``; the placeholder never appears.
+    ``errored``; mlctl's own facts (ML verbs, reasons, gate verdicts, lineage, summary, the
+    declared rollouts' next steps) under ``mlctl`` keys. Values that came from ``${VAR}`` are
+    ``(sensitive)`` and marked ``true`` in ``*_sensitive``; the placeholder never appears.
     """
     return {
         "format_version": JSON_FORMAT_VERSION,
@@ -545,6 +649,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "blocking": [mask_text(b) for b in plan.blocking],
             "summary": dict(plan.counts().items()),
             "summary_line": plan.summary(),
+            "rollouts": [r.model_dump(mode="json") for r in plan.rollouts],
         },
     }
 

@@ -27,9 +27,11 @@ the top) are read as requests of one prediction.
 
 :class:`PredictionLogWriter` never does I/O on the request path: :meth:`PredictionLogWriter.log`
 appends to an in-memory deque; a daemon thread ships the buffer every ``flush_interval``
-seconds (or as soon as ``batch_size`` records wait), and :meth:`PredictionLogWriter.close`
-ships what is left. An object that fails to upload is retried on the next flush (at most
-``max_retry_objects`` are kept; beyond that records are dropped and counted).
+seconds (or as soon as ``batch_size`` records wait), handing the GIL back every 64 records it
+encodes (so requests never wait a whole switch interval behind a flush), and
+:meth:`PredictionLogWriter.close` ships what is left. An object that fails to upload is
+retried on the next flush (at most ``max_retry_objects`` are kept; beyond that records are
+dropped and counted).
 
 Readers: :func:`read_requests` (one row per request: the serving monitors) and
 :func:`read_predictions` (one row per prediction, with its request id and row number: the
@@ -367,8 +369,12 @@ class PredictionLogWriter:
             groups: dict[date, list[str]] = {}
             buffer = self._buffer
             encode = json.JSONEncoder(default=_json_default, separators=(",", ":"), ensure_ascii=False).encode
+            encoded = 0
             while buffer:
                 record = buffer.popleft()
+                encoded += 1
+                if not encoded % 64:  # let the event loop have the GIL: no long stall on requests
+                    time.sleep(0)
                 ts = record.get("ts")
                 if isinstance(ts, (int, float)):  # an epoch from the request path: format it here
                     record["ts"] = datetime.fromtimestamp(ts, UTC).isoformat()

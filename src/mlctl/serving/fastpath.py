@@ -8,18 +8,26 @@ objects once and evaluates the same arithmetic on plain numpy arrays:
 
 * preprocessing: cast, impute (the imputer's fitted ``statistics_``), standardize
   (``(x - mean_) / scale_``) and one-hot encode (``categories_``, unknown -> all zeros);
-* tree ensembles (random forest, extra trees, a single decision tree): every tree's nodes are
-  packed into flat arrays and all trees are walked at once, level by level, on the float32
-  cast of the row (as scikit-learn compares), with NaN routed by ``missing_go_to_left``;
-  per-tree leaf probabilities are accumulated in tree order (``cumsum``, so the float
-  additions happen in exactly scikit-learn's order) and divided by the number of trees;
+* tree ensembles (random forest, extra trees, a single decision tree): the nodes of all trees
+  are renumbered breadth first, level by level across trees (the top levels every request
+  walks sit together in cache), with the two children of a node side by side, so one step
+  is ``node = child[node] + (x[feature[node]] > threshold[node])`` for all trees at once;
+  thresholds are stored as float32, rounded down (for a float32 ``x``, ``x <= t`` holds
+  exactly when ``x <= round_down32(t)``), and the row is the float32 cast scikit-learn
+  compares; NaN goes where ``missing_go_to_left`` says; a leaf steps onto itself. The
+  memory walked per request is what bounds the speed (3,000 node visits for 200 trees of
+  depth 15), hence one 16-byte record a node rather than scikit-learn's 64 bytes. Per-tree
+  leaf probabilities are accumulated in tree order (``cumsum``, so the float additions
+  happen in exactly scikit-learn's order) and divided by the number of trees;
+* a single row (the ``/predict`` case) is preprocessed with Python floats (the same IEEE
+  operations numpy does, without its per-call cost) and walked with 1-D gathers;
 * any other allow-listed estimator gets the preprocessed float64 matrix directly (skipping
   ColumnTransformer and the DataFrame) under ``assume_finite``.
 
-Exactness is not assumed: :meth:`Predictor.verify` compares the compiled path with the
-fitted pipeline on sample rows (bitwise equal probabilities and equal predictions) and the
-loader serves through the pipeline itself when anything differs or the pipeline has a shape
-this module does not know.
+Exactness is not assumed: the loader (:func:`mlctl.serving.follower.choose_predictor`)
+compares the compiled path with the fitted pipeline on sample rows, as one batch and row by
+row (bitwise equal probabilities and equal predictions), and serves through the pipeline
+itself when anything differs or the pipeline has a shape this module does not know.
 """
 
 from __future__ import annotations
@@ -232,6 +240,10 @@ def _compile_group(name: str, transformer: Any, columns: list[str], features: li
     return group
 
 
+#: a numeric or boolean branch for one row: (convert, fill, mean or None, scale or None)
+_Plan = tuple[Callable[[Any], float], list[float], list[float] | None, list[float] | None]
+
+
 class _Preprocessor:
     """The ColumnTransformer's arithmetic on a list of raw rows -> float64 (n, width)."""
 
@@ -253,12 +265,55 @@ class _Preprocessor:
             expected = len(preprocess.get_feature_names_out())
         if self.width != expected:
             raise CompileError("compiled width differs from the ColumnTransformer's output")
+        #: per group, for :meth:`transform_one`: (convert, fill, mean, scale) as Python floats
+        self._plans: list[_Plan | None] = []
+        for g in self.groups:
+            if g.kind not in ("numeric", "bool"):
+                self._plans.append(None)
+                continue
+            self._plans.append(
+                (
+                    _num if g.kind == "numeric" else _flag,
+                    [float(v) for v in np.asarray(g.fill, dtype="float64")],
+                    None if g.mean is None else [float(v) for v in g.mean],
+                    None if g.scale is None else [float(v) for v in g.scale],
+                )
+            )
+
+    def transform_one(self, row: Sequence[Any]) -> list[float]:
+        """One row, with Python floats: the same IEEE operations as :meth:`transform`
+        (impute, subtract the mean, divide by the scale), so the same bits."""
+        out: list[float] = []
+        for g, plan in zip(self.groups, self._plans, strict=True):
+            if plan is None:  # one-hot and datetime branches: the array path, one row
+                out.extend(self._block_one(g, row))
+                continue
+            convert, fill, mean, scale = plan
+            for j, p in enumerate(g.positions):
+                v = convert(row[p])
+                if v != v:
+                    v = fill[j]
+                if mean is not None:
+                    v = v - mean[j]
+                if scale is not None:
+                    v = v / scale[j]
+                out.append(v)
+        return out
+
+    def _block_one(self, g: _Group, row: Sequence[Any]) -> list[float]:
+        out = np.empty((1, g.width), dtype="float64")
+        self._fill([g], [row], out)
+        return [float(v) for v in out[0]]
 
     def transform(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
+        out = np.empty((len(rows), self.width), dtype="float64")
+        self._fill(self.groups, rows, out)
+        return out
+
+    def _fill(self, groups: list[_Group], rows: Sequence[Sequence[Any]], out: np.ndarray) -> None:
         n = len(rows)
-        out = np.empty((n, self.width), dtype="float64")
         offset = 0
-        for g in self.groups:
+        for g in groups:
             if g.kind == "categorical":
                 self._onehot(g, rows, out, offset)
                 offset += g.width
@@ -285,7 +340,6 @@ class _Preprocessor:
                 block = block / g.scale
             out[:, offset : offset + g.width] = block
             offset += g.width
-        return out
 
     @staticmethod
     def _onehot(g: _Group, rows: Sequence[Sequence[Any]], out: np.ndarray, offset: int) -> None:
@@ -308,24 +362,21 @@ class _Preprocessor:
 
 
 class _Forest:
-    """All trees of a forest in flat arrays, walked together."""
+    """All trees of a forest in one table of node records, walked together (see the module notes)."""
 
     def __init__(self, trees: list[Any], classifier: bool, n_classes: int) -> None:
-        lefts, rights, feats, thrs, mleft, leaves = [], [], [], [], [], []
+        lefts, rights, feats, thrs, mleft, leaves, roots = [], [], [], [], [], [], []
         offset = 0
-        roots = []
         depth = 0
-        for tree in trees:
+        for tree in trees:  # scikit-learn's own numbering first, trees one after the other
             t = tree.tree_
             if t.n_outputs != 1:
                 raise CompileError("multi-output trees")
             n = t.node_count
             left = t.children_left.astype("int64")
-            right = t.children_right.astype("int64")
             is_leaf = left == -1
-            own = np.arange(n, dtype="int64")
-            lefts.append(np.where(is_leaf, own, left) + offset)
-            rights.append(np.where(is_leaf, own, right) + offset)
+            lefts.append(np.where(is_leaf, -1, left + offset))
+            rights.append(np.where(is_leaf, -1, t.children_right.astype("int64") + offset))
             feats.append(np.where(is_leaf, 0, t.feature).astype("int64"))
             thrs.append(np.where(is_leaf, np.inf, t.threshold).astype("float64"))
             missing = getattr(t, "missing_go_to_left", None)
@@ -340,36 +391,68 @@ class _Forest:
             roots.append(offset)
             offset += n
             depth = max(depth, int(t.max_depth))
-        self.left = np.concatenate(lefts)
-        self.right = np.concatenate(rights)
-        self.feature = np.concatenate(feats)
-        self.threshold = np.concatenate(thrs)
-        self.missing_left = np.concatenate(mleft)
-        self.leaf_value = np.concatenate(leaves)
-        self.roots = np.asarray(roots, dtype="int64")
+        left, right = np.concatenate(lefts), np.concatenate(rights)
+        # Breadth first, level by level across trees; the children of a node side by side.
+        level = np.asarray(roots, dtype="int64")
+        order = [level]
+        while True:
+            inner = level[left[level] != -1]
+            if not len(inner):
+                break
+            level = np.stack([left[inner], right[inner]], axis=1).reshape(-1)
+            order.append(level)
+        old = np.concatenate(order)
+        if len(old) != offset:
+            raise CompileError("a tree node is unreachable from its root")
+        new = np.empty(offset, dtype="int64")
+        new[old] = np.arange(offset, dtype="int64")
+        left = left[old]
+        inner = left != -1
+        child = np.where(inner, new[np.where(inner, left, 0)], np.arange(offset, dtype="int64"))
+        if not np.array_equal(child[inner] + 1, new[right[old][inner]]):
+            raise CompileError("children are not side by side")  # cannot happen: checked anyway
+        threshold = np.concatenate(thrs)[old]
+        t32 = threshold.astype(np.float32)
+        above = t32.astype("float64") > threshold
+        t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
+        #: one 16-byte record a node, so a step reads one place in memory: the threshold (the
+        #: largest float32 <= scikit-learn's float64 one: the same test on a float32 x), the
+        #: feature, and the left child (a leaf is its own child: +inf never sends it right)
+        self.nodes = np.zeros(offset, dtype=[("threshold", "<f4"), ("feature", "<i4"), ("child", "<i8")])
+        self.nodes["threshold"] = t32
+        self.nodes["feature"] = np.concatenate(feats)[old]
+        self.nodes["child"] = child
+        self.go_right_missing = ~np.concatenate(mleft)[old] & inner  # a leaf never moves
+        self.leaf_value = np.ascontiguousarray(np.concatenate(leaves)[old])
+        self.roots = new[np.asarray(roots, dtype="int64")]
         self.depth = depth
         self.n_trees = len(trees)
 
+    def leaves_one(self, x32: np.ndarray) -> np.ndarray:
+        """(n_trees,) leaf indices for one float32 row without NaN: four numpy calls a level."""
+        nodes = self.roots
+        table = self.nodes
+        for _ in range(self.depth):
+            node = table.take(nodes)
+            nodes = node["child"] + (x32.take(node["feature"]) > node["threshold"])
+        return nodes
+
     def leaves(self, X32: np.ndarray) -> np.ndarray:
-        """(n, n_trees) global leaf indices for float32 rows ``X32``."""
+        """(n, n_trees) leaf indices for float32 rows ``X32``."""
         n = X32.shape[0]
-        X = X32.astype("float64")
-        has_nan = bool(np.isnan(X).any())
-        feature, threshold, left, right = self.feature, self.threshold, self.left, self.right
-        if n == 1 and not has_nan:  # a single-row request: 1-D gathers, 6 numpy calls a level
-            row = X[0]
-            nodes = self.roots
-            for _ in range(self.depth):
-                nodes = np.where(row[feature[nodes]] <= threshold[nodes], left[nodes], right[nodes])
-            return nodes[None, :]
+        has_nan = bool(np.isnan(X32).any())
+        if n == 1 and not has_nan:
+            return self.leaves_one(X32[0])[None, :]
+        table = self.nodes
         nodes = np.broadcast_to(self.roots, (n, self.n_trees)).copy()
         rows = np.arange(n)[:, None]
         for _ in range(self.depth):
-            x = X[rows, feature[nodes]]
-            go_left = x <= threshold[nodes]
+            node = table[nodes]
+            x = X32[rows, node["feature"]]
+            go_right = x > node["threshold"]
             if has_nan:
-                go_left = np.where(np.isnan(x), self.missing_left[nodes], go_left)
-            nodes = np.where(go_left, left[nodes], right[nodes])
+                go_right = np.where(np.isnan(x), self.go_right_missing[nodes], go_right)
+            nodes = node["child"] + go_right
         return nodes
 
     def accumulate(self, X32: np.ndarray) -> np.ndarray:
@@ -378,6 +461,11 @@ class _Forest:
         values = self.leaf_value[leaf]  # (n, T, k)
         total = np.cumsum(values, axis=1)[:, -1, :]  # sequential adds, scikit-learn's order
         return total / self.n_trees
+
+    def accumulate_one(self, x32: np.ndarray) -> np.ndarray:
+        """:meth:`accumulate` of one float32 row without NaN: (k,)."""
+        values = self.leaf_value.take(self.leaves_one(x32), axis=0)  # (T, k)
+        return values.cumsum(axis=0)[-1] / self.n_trees
 
 
 class FastPredictor(Predictor):
@@ -424,7 +512,22 @@ class FastPredictor(Predictor):
     def transform(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
         return self.pre.transform(rows)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to a shadow process) without the estimator when the forest replaces it."""
+        state = dict(self.__dict__)
+        if self.forest is not None:
+            state["model"] = None
+        return state
+
     def predict(self, rows: Sequence[Sequence[Any]]) -> Prediction:
+        if len(rows) == 1 and self.forest is not None:
+            x = self.pre.transform_one(rows[0])
+            if not any(v != v for v in x):  # a NaN reaching the forest takes the general path
+                out = self.forest.accumulate_one(np.array(x, dtype=np.float32))[None, :]
+                if self.classifier:
+                    index = self.classes.take(out.argmax(axis=1))
+                    return Prediction(index=index.astype("int64"), value=None, proba=out)
+                return Prediction(index=None, value=out[:, 0], proba=None)
         X = self.pre.transform(rows)
         if self.forest is not None:
             X32 = X.astype(np.float32)

@@ -47,6 +47,7 @@ from mlctl.providers.base import read_verified, refuse_unless_intact
 from mlctl.serving.fastpath import (
     CompileError,
     PipelinePredictor,
+    Prediction,
     Predictor,
     compile_pipeline,
     same_predictions,
@@ -198,17 +199,35 @@ def _missing(value: Any) -> bool:
         return False
 
 
+def _row_of(prediction: Prediction, i: int) -> Prediction:
+    """Row ``i`` of a prediction of many rows, as a prediction of one."""
+    pick = slice(i, i + 1)
+    return Prediction(
+        index=None if prediction.index is None else prediction.index[pick],
+        value=None if prediction.value is None else prediction.value[pick],
+        proba=None if prediction.proba is None else prediction.proba[pick],
+    )
+
+
 def choose_predictor(
     pipeline: Any, features: list[str], rows: list[list[Any]]
 ) -> tuple[Predictor, str | None]:
-    """The compiled predictor if it reproduces ``pipeline`` exactly on ``rows``, else the pipeline."""
+    """The compiled predictor if it reproduces ``pipeline`` exactly on ``rows`` (as one batch,
+    and the first and last rows one at a time, the ``/predict`` path), else the pipeline."""
     slow = PipelinePredictor(pipeline, features)
     try:
         fast = compile_pipeline(pipeline, features)
     except CompileError as error:
         return slow, f"fast path unavailable: {error}"
     try:
-        difference = same_predictions(fast.predict(rows), slow.predict(rows))
+        expected = slow.predict(rows)
+        difference = same_predictions(fast.predict(rows), expected)
+        for i in [*range(min(len(rows), 40)), *range(max(0, len(rows) - 21), len(rows))]:
+            if difference is not None:
+                break
+            difference = same_predictions(fast.predict([rows[i]]), _row_of(expected, i))
+            if difference is not None:
+                difference = f"one row at a time: {difference}"
     except Exception as error:
         difference = f"{type(error).__name__}: {error}"
     if difference is not None:

@@ -6,10 +6,12 @@ answers 401. A body above ``max_body_bytes`` answers 413: at once when ``Content
 says so, else as soon as the bytes read pass the limit (the body is never read in full).
 Every HTTP request is counted in the service's metrics by route (unknown paths as
 ``other``), status and duration. Every request to a prediction route (:data:`LOGGED_PATHS`)
-gets a request id (``scope["mlctl.request_id"]``) and, whatever its status (401, 413, 422,
-503, 500 included), exactly one record in the prediction log, written here when the answer
-is sent: its own latency and status, and the predictions the route left in
-``scope["mlctl.log"]`` as ``(version, [prediction items])``. ``POST`` to a path in
+gets a request id (``scope["mlctl.request_id"]``: 128 random bits, unique, not a secret)
+and, whatever its status (401, 413, 422, 503, 500 included), exactly one record in the
+prediction log, written here when the answer is sent: its own latency and status, and the
+predictions the route left in ``scope["mlctl.log"]`` as ``(version, [prediction items])``;
+then :meth:`~mlctl.serving.service.Service.after` hands shadow work to the candidate, so a
+shadow never delays the answer. ``POST`` to a path in
 ``service.fast_routes`` goes to that handler directly (the same endpoint and error handlers
 as the router's, without the router's dispatch); everything else to the app. The standard
 protocols' routes (:mod:`mlctl.serving.protocols.paths`) are counted and logged by their
@@ -20,7 +22,7 @@ route template (``/v2/models/{name}/infer``), their prediction routes logged as 
 from __future__ import annotations
 
 import hmac
-import os
+import random
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -61,7 +63,7 @@ class Guard:
         service = self.service
         logged = path in LOGGED_PATHS or is_logged(path)  # /predict never pays for the second test
         if logged:
-            scope["mlctl.request_id"] = os.urandom(16).hex()
+            scope["mlctl.request_id"] = f"{random.getrandbits(128):032x}"  # unique, not secret
             arrived = time.time()
 
         async def send_wrapper(message: Message) -> None:
@@ -82,7 +84,11 @@ class Guard:
                 await _refusal(path, 413, f"request body exceeds {limit} bytes")(scope, receive, send_wrapper)
                 return
             fast = service.fast_routes.get(path) if scope.get("method") == "POST" else None
-            await (fast or self.app)(scope, _limited(receive, limit), send_wrapper)
+            # With a Content-Length within the limit the HTTP server delivers no more than it
+            # says; without one (chunked), the bytes are counted as they arrive.
+            await (fast or self.app)(
+                scope, receive if length is not None else _limited(receive, limit), send_wrapper
+            )
         except _TooLarge:
             await _refusal(path, 413, f"request body exceeds {service.settings.max_body_bytes} bytes")(
                 scope, receive, send_wrapper
@@ -91,8 +97,10 @@ class Guard:
             seconds = time.perf_counter() - started
             route = path if path in service.routes else (route_of(path) or "other")
             service.metrics.observe_request(route, status_holder[0], seconds)
-            if logged and service.writer is not None:
-                service.log_request(scope, route, status_holder[0], arrived, seconds)
+            if logged:
+                if service.writer is not None:
+                    service.log_request(scope, route, status_holder[0], arrived, seconds)
+                service.after(scope)
 
 
 def _refusal(path: str, status: int, message: str, headers: dict[str, str] | None = None) -> Any:

@@ -17,12 +17,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """``payload`` as compact JSON; raises ``ValueError`` on NaN or infinity."""
-    body = json.dumps(payload, separators=(",", ":"), allow_nan=False, default=_default).encode()
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
-
-
 def _default(value: Any) -> Any:
     item = getattr(value, "item", None)
     if callable(item):
@@ -30,6 +24,21 @@ def _default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
+
+
+#: ``json.dumps(payload, separators=(",", ":"), allow_nan=False, default=_default)``, with the
+#: encoder built once rather than on every call (the same bytes, a fraction of the cost).
+encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_default).encode
+
+
+def json_body(payload: Any) -> bytes:
+    """``payload`` as compact JSON bytes; raises ``ValueError`` on NaN or infinity."""
+    return encode_json(payload).encode()
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """``payload`` as compact JSON; raises ``ValueError`` on NaN or infinity."""
+    return Response(json_body(payload), status_code=status, media_type="application/json", headers=headers)
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

@@ -7,13 +7,13 @@ Contract: ``POST /predict`` (one object), ``POST /predict/batch`` (a JSON array 
 (:mod:`mlctl.serving.protocols`: MLflow's ``POST /invocations``, the Open Inference
 Protocol's ``/v2/...``). Bodies are validated against
 the live version's signature (:mod:`mlctl.serving.schemas`): bad input answers 422 naming
-the field, never 500; no model loaded answers 503. Batches above :data:`THREAD_BATCH` rows
-are predicted on a worker thread, not the event loop.
+the field, never 500; no model loaded answers 503. Every prediction route, the protocols'
+included, takes :meth:`~mlctl.serving.service.Service.score` once its body is validated:
+one path for rollout arms, online features, the model call, metrics and the log record.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -21,16 +21,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from mlctl.serving.follower import LoadedModel
 from mlctl.serving.openapi import predict_openapi
 from mlctl.serving.protocols import mlflow as mlflow_protocol
 from mlctl.serving.protocols import oip
-from mlctl.serving.responses import Unavailable, Unprocessable, error_response, json_response
+from mlctl.serving.responses import Unavailable, Unprocessable, error_response, json_body, json_response
 from mlctl.serving.service import Service
-
-#: Batches above this many rows are predicted on a worker thread, not the event loop.
-THREAD_BATCH = 256
 
 
 def add_routes(app: FastAPI, service: Service) -> None:
@@ -86,21 +84,20 @@ def add_routes(app: FastAPI, service: Service) -> None:
                 ]
             ) from None
 
-    @app.post("/predict", openapi_extra=predict_openapi(service, batch=False), response_model=None)
-    async def predict(request: Request) -> Response:
-        raw = await request.body()
+    async def predict_one(raw: bytes, scope: Any) -> tuple[bytes, dict[str, str] | None]:
+        """``POST /predict``: the answer's JSON and its rollout headers (see :meth:`Service.score`)."""
         loaded = live()
         try:  # JSON decoding and validation in one pass (pydantic-core), the common case
             item = service.request_model(loaded).__pydantic_validator__.validate_json(raw)
         except ValidationError:  # anything wrong: the slow path builds the exact 422
             item = service.parse(loaded, decode(raw), ("body",))
-        loaded = service.route(loaded, item, request.scope)
-        rows, entities = service.rows(loaded, [item], ("body",))
-        results = service.predict(loaded, rows)
-        return json_response(
-            service.answer(loaded, rows, entities, results, request.scope)[0],
-            headers=service.arm_headers(request.scope, loaded),
-        )
+        loaded, answers = await service.score(loaded, [item], scope)
+        return json_body(answers[0]), service.arm_headers(scope, loaded)
+
+    @app.post("/predict", openapi_extra=predict_openapi(service, batch=False), response_model=None)
+    async def predict(request: Request) -> Response:
+        body, headers = await predict_one(await request.body(), request.scope)
+        return Response(body, media_type="application/json", headers=headers)
 
     @app.post("/predict/batch", openapi_extra=predict_openapi(service, batch=True), response_model=None)
     async def predict_batch(request: Request) -> Response:
@@ -130,30 +127,38 @@ def add_routes(app: FastAPI, service: Service) -> None:
                 errors.extend(error.errors())
         if errors:
             raise RequestValidationError(errors[:100])
-        loaded = service.route(loaded, items[0], request.scope)
-        rows, entities = service.rows(loaded, items, ("body",), batch=True)
-        if len(rows) > THREAD_BATCH:
-            results = await asyncio.to_thread(service.predict, loaded, rows)
-        else:
-            results = service.predict(loaded, rows)
-        answers = service.answer(loaded, rows, entities, results, request.scope)
+        loaded, answers = await service.score(loaded, items, request.scope, batch=True)
         return json_response(
             {"predictions": answers, "model": loaded.name, "version": loaded.version},
             headers=service.arm_headers(request.scope, loaded),
         )
 
     async def fast_predict(scope: Any, receive: Any, send: Any) -> None:
-        """``POST /predict`` without the router's dispatch (the guard calls it): the same
-        endpoint, the same answers to its failures; anything else raised is a 500 as before."""
-        request = Request(scope, receive)
+        """``POST /predict`` without the router's dispatch and Request/Response objects (the
+        guard calls it): the same answer, headers and failure answers as the route."""
         try:
-            response = await predict(request)
+            chunks = []
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":  # the client went away
+                    raise ClientDisconnect
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            body, extra = await predict_one(chunks[0] if len(chunks) == 1 else b"".join(chunks), scope)
         except RequestValidationError as exc:
-            response = await _invalid(request, exc)
+            response = await _invalid(Request(scope, receive), exc)
         except Unprocessable as exc:
-            response = await _unprocessable(request, exc)
+            response = await _unprocessable(Request(scope, receive), exc)
         except Unavailable as exc:
-            response = await _unavailable(request, exc)
+            response = await _unavailable(Request(scope, receive), exc)
+        else:
+            headers = [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
+            if extra:
+                headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
         await response(scope, receive, send)
 
     service.fast_routes["/predict"] = fast_predict

@@ -3,29 +3,47 @@
 Contract: a :class:`Service` owns the settings, the :class:`~mlctl.serving.follower.StateFollower`
 (which swaps the live version as the state moves), the metrics, the prediction log writer and
 the heartbeat file. Requests read the live :class:`~mlctl.serving.follower.LoadedModel` once
-and pass it to every step (:meth:`Service.parse`, :meth:`Service.rows`,
-:meth:`Service.predict`, :meth:`Service.answer`), so a swap never mixes two versions in one
-answer. During a rollout (``follower.arms``), :meth:`Service.route` picks the arm of each
+and pass it to every step, so a swap never mixes two versions in one answer.
+
+Every prediction route (``/predict``, ``/predict/batch``, MLflow's ``/invocations``, the Open
+Inference Protocol's ``/v2/models/{name}/infer``) decodes its body into validated items
+(:meth:`Service.parse`, or pydantic's ``validate_json`` on ``/predict``) and then takes one
+path, :meth:`Service.score`: :meth:`Service.route` (the rollout arm), :meth:`Service.rows`
+(feature rows, online features), :meth:`Service.predict` (on a worker thread above
+:data:`THREAD_BATCH` rows) and :meth:`Service.answer` (the answers, metrics and the log
+record). During a rollout (``follower.arms``), :meth:`Service.route` picks the arm of each
 request, sticky by entity key (sha256 of the first row's key values, else of the request id,
-mod 10000, against the candidate's weight), the answer carries ``X-Mlctl-Arm`` and
-``X-Mlctl-Version`` and the log record ``arm``; in shadow mode the stable arm answers and
-the candidate scores the same rows on a worker thread, logged as ``arm: shadow``. Bad input
-raises ``RequestValidationError`` or
+mod 10000, against the candidate's weight); the answer carries ``X-Mlctl-Arm`` and
+``X-Mlctl-Version`` (:meth:`Service.arm_headers`) and the log record ``arm``. In shadow mode
+the stable arm answers and, once the answer is sent (:meth:`Service.after`, called by the
+guard), the request's rows wait in a queue; a worker thread sends what waits, every
+:data:`SHADOW_LINGER` seconds, as one batch to a process of its own
+(:class:`~mlctl.serving.shadow.ShadowScorer`: the candidate's walk never holds this
+process's GIL) and logs each request as ``arm: shadow`` with the request's id and its rows'
+share of the batch's model time as ``latency_ms``. If the candidate cannot keep up, shadow
+work beyond :data:`SHADOW_QUEUE` waiting requests is dropped (counted in ``shadow_dropped``),
+never queued without bound or waited for.
+
+Bad input raises ``RequestValidationError`` or
 :class:`~mlctl.serving.responses.Unprocessable` (422), never a 500. Every request to a
-prediction route is queued to the prediction log (:mod:`mlctl.providers.predlog`, shipped
-to the environment's artifact store) as one record, by :meth:`Service.log_request`, without
-I/O on the request path. :meth:`Service.lifespan` starts and stops the follower, the log
-writer and the heartbeat.
+prediction route is queued to the prediction log (:mod:`mlctl.providers.predlog`, shipped to
+the environment's artifact store) as one record, by :meth:`Service.log_request`, without I/O
+on the request path. :meth:`Service.lifespan` starts and stops the follower, the log writer,
+the shadow worker and the heartbeat, and while the app serves lowers the interpreter's switch
+interval to :data:`SWITCH_INTERVAL` (a background thread holding the GIL delays a request by
+at most that much).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -39,14 +57,30 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from mlctl.providers.predlog import PredictionLogWriter, prediction_log_store
+from mlctl.serving.fastpath import Prediction
 from mlctl.serving.follower import LoadedModel, StateFollower
 from mlctl.serving.metrics import Metrics
 from mlctl.serving.online_fill import OnlineFeatures
 from mlctl.serving.responses import Unprocessable, validation_error
 from mlctl.serving.schemas import request_model
 from mlctl.serving.settings import ServingSettings
+from mlctl.serving.shadow import ShadowError, ShadowScorer
 
 log = logging.getLogger("mlctl.serving")
+
+#: Requests above this many rows are predicted on a worker thread, not the event loop.
+THREAD_BATCH = 256
+#: The interpreter's switch interval while an app serves (seconds; Python's default is 5 ms):
+#: how long the event loop may wait for the GIL while a background thread (the log shipper,
+#: the shadow worker, the state follower) runs Python. 5 ms behind a log flush is a p99.
+SWITCH_INTERVAL = 0.0005
+#: Shadow requests waiting for the candidate beyond this many are dropped (and counted).
+SHADOW_QUEUE = 20_000
+#: The shadow worker sends at most this many rows in one batch, gathering them this long (a
+#: batch walks the forest for a quarter of the single-row cost per row; the shadow's log
+#: records are not urgent).
+SHADOW_BATCH = 512
+SHADOW_LINGER = 0.1
 
 
 class Service:
@@ -81,9 +115,15 @@ class Service:
         self.started_at = datetime.now(UTC).isoformat()
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.follower.endpoint = self.endpoint
-        self._shadow_pool: Any = None
-        self._shadow_pending = 0
-        self._shadow_lock = threading.Lock()
+        #: shadow work waiting for the candidate: (candidate, rows, request id, arrival time)
+        self._shadow_queue: collections.deque[tuple[LoadedModel, list[list[Any]], Any, float]] = (
+            collections.deque()
+        )
+        self._shadow_wake = threading.Event()
+        self._shadow_thread: threading.Thread | None = None
+        self._shadow_stop = False
+        self._shadow_scorer: ShadowScorer | None = None
+        self.shadow_dropped = 0
 
     # -- model lifecycle ------------------------------------------------------------------
 
@@ -150,6 +190,8 @@ class Service:
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, SWITCH_INTERVAL))
         if self.writer is not None:
             self.writer.start()
         await asyncio.to_thread(self.follower.refresh, True)
@@ -169,8 +211,7 @@ class Service:
         finally:
             self._heartbeat_task.cancel()
             self.follower.stop()
-            if self._shadow_pool is not None:
-                await asyncio.to_thread(self._shadow_pool.shutdown, True)
+            await asyncio.to_thread(self._stop_shadow)
             if self.writer is not None:
                 await asyncio.to_thread(self.writer.close)
                 self.sync_log_metrics()
@@ -181,6 +222,7 @@ class Service:
             if self.settings.heartbeat:
                 with contextlib.suppress(OSError):
                     self.heartbeat_path().unlink(missing_ok=True)
+            sys.setswitchinterval(switch)
 
     # -- prediction -----------------------------------------------------------------------
 
@@ -242,11 +284,38 @@ class Service:
             self.online.fill(loaded, rows, entities, fetch)
         return rows, entities
 
+    async def score(
+        self,
+        loaded: LoadedModel,
+        items: list[BaseModel],
+        scope: Any,
+        loc: tuple[Any, ...] = ("body",),
+        batch: bool = False,
+    ) -> tuple[LoadedModel, list[dict[str, Any]]]:
+        """What every prediction route does once its body is validated into ``items`` (at
+        least one): pick the rollout arm, build the feature rows, predict, answer. Returns the
+        version that answered (for the response and its headers) and one answer per item.
+        Raises ``RequestValidationError`` (missing features), :class:`Unprocessable` and
+        :class:`~mlctl.serving.responses.Unavailable` (no online store) like the steps do."""
+        loaded = self.route(loaded, items[0], scope)
+        rows, entities = self.rows(loaded, items, loc, batch=batch)
+        if len(rows) > THREAD_BATCH:
+            results = await asyncio.to_thread(self.predict, loaded, rows)
+        else:
+            results = self.predict(loaded, rows)
+        return loaded, self.answer(loaded, rows, entities, results, scope)
+
     def predict(self, loaded: LoadedModel, rows: list[list[Any]]) -> list[tuple[Any, float | None]]:
+        """(prediction, probability or None) per row."""
         try:
             out = loaded.predictor.predict(rows)
         except (OverflowError, ValueError, TypeError) as error:
             raise Unprocessable(f"cannot predict on this input: {error}") from None
+        return self.results(loaded, out)
+
+    @staticmethod
+    def results(loaded: LoadedModel, out: Prediction) -> list[tuple[Any, float | None]]:
+        """A predictor's raw output as (label or value, probability or None) per row."""
         classes = loaded.classes
         results: list[tuple[Any, float | None]] = []
         if out.proba is not None and out.index is not None:
@@ -306,8 +375,8 @@ class Service:
                 )
         scope["mlctl.log"] = (loaded.version, items)
         shadow = scope.get("mlctl.shadow")
-        if shadow is not None:
-            self._shadow(shadow, rows, request_id)
+        if shadow is not None:  # scored by after(), once the answer is on its way
+            scope["mlctl.shadow"] = (shadow, rows, request_id)
         return out
 
     # -- rollouts -------------------------------------------------------------------------
@@ -338,33 +407,79 @@ class Service:
             return None
         return {"X-Mlctl-Arm": arm, "X-Mlctl-Version": str(loaded.version)}
 
-    def _shadow(self, candidate: LoadedModel, rows: list[list[Any]], request_id: Any) -> None:
-        """Score ``rows`` with the shadow candidate off the response path and log it."""
-        with self._shadow_lock:
-            if self._shadow_pending >= 256:  # the candidate cannot keep up: drop, never queue unbounded
-                return
-            self._shadow_pending += 1
-            if self._shadow_pool is None:
-                from concurrent.futures import ThreadPoolExecutor
+    def after(self, scope: Any) -> None:
+        """Called by the guard once the answer is sent: hand a shadow request to the worker."""
+        shadow = scope.get("mlctl.shadow")
+        if type(shadow) is not tuple:
+            return
+        candidate, rows, request_id = shadow
+        queue = self._shadow_queue
+        if len(queue) >= SHADOW_QUEUE or self._shadow_stop:
+            self.shadow_dropped += 1
+            return
+        queue.append((candidate, rows, request_id, time.time()))
+        if self._shadow_thread is None:
+            self._shadow_thread = threading.Thread(target=self._shadow_run, name="mlctl-shadow", daemon=True)
+            self._shadow_thread.start()
+        if len(queue) == 1:  # the worker sleeps only on an empty queue
+            self._shadow_wake.set()
 
-                self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlctl-shadow")
-        copied = [list(r) for r in rows]
-        self._shadow_pool.submit(self._score_shadow, candidate, copied, request_id, time.time())
+    def _stop_shadow(self) -> None:
+        self._shadow_stop = True
+        self._shadow_wake.set()
+        if self._shadow_thread is not None:
+            self._shadow_thread.join(timeout=30)
+            self._shadow_thread = None
+        if self._shadow_scorer is not None:
+            self._shadow_scorer.close()
+            self._shadow_scorer = None
+
+    def _shadow_run(self) -> None:
+        """The shadow worker: scores what waits in the queue as one batch per candidate and
+        logs each request as ``arm: shadow``. Drains the queue on stop."""
+        queue = self._shadow_queue
+        while True:
+            self._shadow_wake.wait(1.0)
+            self._shadow_wake.clear()
+            if queue and not self._shadow_stop:
+                time.sleep(SHADOW_LINGER)  # a few more requests make a cheaper batch
+            while queue:
+                batch = []
+                rows = 0
+                while queue and rows < SHADOW_BATCH:
+                    batch.append(queue.popleft())
+                    rows += len(batch[-1][1])
+                for candidate in {id(job[0]): job[0] for job in batch}.values():
+                    try:
+                        self._score_shadow(candidate, [job for job in batch if job[0] is candidate])
+                    except Exception:  # the worker must outlive any one batch
+                        log.exception("shadow scoring failed")
+            if self._shadow_stop:
+                return
 
     def _score_shadow(
-        self, candidate: LoadedModel, rows: list[list[Any]], request_id: Any, arrived: float
+        self, candidate: LoadedModel, jobs: list[tuple[LoadedModel, list[list[Any]], Any, float]]
     ) -> None:
+        """Score the rows of ``jobs`` with ``candidate`` in one batch, in the shadow process,
+        and log one record per request; its ``latency_ms`` is its rows' share of the batch."""
+        rows = [row for job in jobs for row in job[1]]
         started = time.perf_counter()
-        status, items = 200, []
+        status, results = 200, []
         try:
-            results = self.predict(candidate, rows)
-            items = [{"prediction": p, "probability": q} for p, q in results]
-        except Exception:
+            if self._shadow_scorer is None:
+                self._shadow_scorer = ShadowScorer()
+            key = candidate.sha256 or f"v{candidate.version}"
+            results = self.results(candidate, self._shadow_scorer.predict(key, candidate.predictor, rows))
+        except (ShadowError, Unprocessable) as error:
+            log.warning("shadow v%s: %s", candidate.version, error)
             status = 500
-        finally:
-            with self._shadow_lock:
-                self._shadow_pending -= 1
-        if self.writer is not None:
+        seconds = time.perf_counter() - started
+        if self.writer is None:
+            return
+        offset = 0
+        for _, mine, request_id, arrived in jobs:
+            share = results[offset : offset + len(mine)]
+            offset += len(mine)
             self.writer.log(
                 {
                     "ts": arrived,
@@ -375,9 +490,9 @@ class Service:
                     "route": "shadow",
                     "arm": "shadow",
                     "status": status,
-                    "latency_ms": round((time.perf_counter() - started) * 1000.0, 4),
-                    "rows": len(items),
-                    "predictions": items,
+                    "latency_ms": round(seconds * 1000.0 * len(mine) / max(len(rows), 1), 4),
+                    "rows": len(share),
+                    "predictions": [{"prediction": p, "probability": q} for p, q in share],
                 }
             )
 

@@ -44,7 +44,9 @@ def estimator_params(estimator: str) -> frozenset[str]:
     """Constructor parameter names of an allow-listed estimator, without importing it.
 
     Read from ``estimator_params.json`` (shipped with the package, generated from
-    scikit-learn's ``get_params()``; a test keeps it in step with the installed version).
+    scikit-learn's ``get_params()``): every parameter the estimator has in some supported
+    scikit-learn version, floor to newest (``tests/test_spec_estimator_params.py`` dates
+    the ones a version added or dropped and checks the installed version against them).
     """
     global _PARAMS
     if _PARAMS is None:

@@ -290,6 +290,14 @@ class RolloutAnalysis(Strict):
     alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = Field(
         0.05, description="family-wise error rate (Holm-corrected over the tests)"
     )
+    max_accuracy_decrease: Rate = Field(
+        0.02,
+        description="absolute accuracy decrease of the candidate tolerated once delayed labels "
+        "arrive (the labels dataset of the model's performance monitor)",
+    )
+    min_labelled: Annotated[int, Field(ge=10)] = Field(
+        100, description="labelled predictions per arm before quality joins the tests"
+    )
 
 
 class Rollout(Strict):

@@ -3,15 +3,17 @@
 Contract: a protocol decodes its payload into :class:`Rows` (one dict per row, keyed by the
 signature's input and entity-key names, plus ``locate(row, field)`` that names a value in the
 protocol's own terms, e.g. ``dataframe_split.data[1][2] (avg_order_value)``), then calls
-:func:`predict_rows`. That runs :meth:`Service.parse` on every row, then ``rows`` (online
-features), ``predict`` and ``answer`` (metrics and the request's prediction log record), all
-on the one :class:`LoadedModel` given. Every failure a client can cause raises
+:func:`predict_rows`. That runs :meth:`Service.parse` on every row, then
+:meth:`Service.score`, the path ``/predict`` and ``/predict/batch`` take too: the rollout arm
+(sticky by the first row's entity key, ``X-Mlctl-Arm`` via :func:`arm_headers`, ``arm`` in the
+log record, the shadow candidate scoring after the answer), online features, the model call,
+metrics and the request's prediction log record, all on the one :class:`LoadedModel` given
+(or the rollout candidate it routes to). Every failure a client can cause raises
 :class:`ProtocolError` with a 4xx status and a message naming the field; no model answers 503.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +27,6 @@ if TYPE_CHECKING:
     from mlctl.serving.follower import LoadedModel
     from mlctl.serving.service import Service
 
-#: Batches above this many rows are predicted on a worker thread (as ``/predict/batch``).
-THREAD_BATCH = 256
 #: At most this many problems are listed in one error message.
 MAX_LISTED = 10
 
@@ -105,8 +105,9 @@ def describe(errors: list[Any], locate: Locate) -> str:
 async def predict_rows(
     service: Service, loaded: LoadedModel, rows: Rows, scope: Any
 ) -> tuple[LoadedModel, list[dict[str, Any]]]:
-    """The version that answered and the answers of ``/predict/batch`` for ``rows`` (same
-    validation, rollout arm, metrics and log record)."""
+    """The version that answered and the answers of ``/predict/batch`` for ``rows``: each row
+    validated by :meth:`Service.parse`, then :meth:`Service.score`, the one path of every
+    prediction route (rollout arm, online features, model call, metrics, log record, shadow)."""
     records = rows.records
     limit = service.settings.max_batch
     if len(records) > limit:
@@ -123,28 +124,19 @@ async def predict_rows(
             errors.extend(error.errors())
     if errors:
         raise ProtocolError(400, describe(errors, rows.locate))
-    route = getattr(service, "route", None)  # a running rollout picks the arm, as on /predict
-    if route is not None:
-        loaded = route(loaded, items[0], scope)
     try:
-        values, entities = service.rows(loaded, items, (), batch=True)
-        if len(values) > THREAD_BATCH:
-            results = await asyncio.to_thread(service.predict, loaded, values)
-        else:
-            results = service.predict(loaded, values)
+        return await service.score(loaded, items, scope, (), batch=True)
     except RequestValidationError as error:
         raise ProtocolError(400, describe(list(error.errors()), rows.locate)) from None
     except Unprocessable as error:
         raise ProtocolError(400, str(error)) from None
     except Unavailable as error:
         raise ProtocolError(503, str(error)) from None
-    return loaded, service.answer(loaded, values, entities, results, scope)
 
 
 def arm_headers(service: Service, scope: Any, loaded: LoadedModel) -> dict[str, str] | None:
     """The rollout headers ``/predict`` answers with (``X-Mlctl-Arm``), if any."""
-    headers = getattr(service, "arm_headers", None)
-    return headers(scope, loaded) if headers is not None else None
+    return service.arm_headers(scope, loaded)
 
 
 def live(service: Service) -> LoadedModel:
