@@ -32,8 +32,11 @@ demo: $(STAMP)
 	@echo "  edit environments/dev/models.yaml (e.g. max_depth), then: $(MLCTL) plan -e dev"
 	@echo "  $(MLCTL) rollback churn-predictor -e dev    # after a second version reaches production"
 
+# Two pytest workers (pytest-xdist): much of the suite waits on real servers and subprocesses.
+PYTEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS)
 	$(MAKE) test-min
 
 $(MIN_STAMP): pyproject.toml scripts/min_constraints.py
