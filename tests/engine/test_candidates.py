@@ -84,6 +84,31 @@ def test_a_sealed_result_is_accepted_and_its_run_restored(spec: EnvSpec, tmp_pat
     assert (runs_root(spec) / candidate.run_id / "run.json").is_file()
 
 
+def test_a_sealed_result_carries_its_compiled_model_only_from_where_the_job_stores_it(
+    spec: EnvSpec, tmp_path: Path
+) -> None:
+    req = request(spec)
+    base = {k: v for k, v in job_result(spec, tmp_path).items() if k != "seal"}
+    (tmp_path / "model.compiled.npz").write_bytes(b"compiled bytes")
+    run_id = base["run_id"]
+
+    def sealed(key: str) -> dict[str, Any]:
+        compiled = req.store.put(tmp_path / "model.compiled.npz", key)
+        manifest = {**base, "compiled": compiled.model_dump(mode="json")}
+        return {**manifest, "seal": seal(manifest, KEY)}
+
+    manifest = sealed(f"churn/{run_id}/model.compiled.npz")
+    candidate = verify_result(req, manifest, KEY)
+    assert candidate.compiled is not None and candidate.compiled.sha256 == manifest["compiled"]["sha256"]
+    assert verify_result(req, {**base, "seal": seal(base, KEY)}, KEY).compiled is None  # older Jobs
+    with pytest.raises(MlctlError, match="not where the Job stores it"):
+        verify_result(req, sealed("churn/elsewhere/model.compiled.npz"), KEY)
+    stored = req.store.fetch(candidate.compiled)
+    stored.write_bytes(b"compiled bytez")  # same size, other bytes
+    with pytest.raises(MlctlError, match="tampered"):
+        verify_result(req, manifest, KEY)
+
+
 def test_a_result_not_sealed_with_apply_s_key_is_refused(spec: EnvSpec, tmp_path: Path) -> None:
     manifest = job_result(spec, tmp_path)
     with pytest.raises(MlctlError, match="not sealed"):

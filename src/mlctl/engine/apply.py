@@ -470,6 +470,7 @@ class Executor:
             gates=candidate.gates,
             artifact=candidate.artifact,
             mlflow_model=candidate.mlflow_model,
+            compiled=candidate.compiled,
             run_id=candidate.run_id,
             training=d.spec,
             data=data,

@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from mlctl.spec.envspec import EnvSpec
 
 MANIFEST_VERSION = 1
+#: the compiled model's file name, next to ``model.joblib`` (:mod:`mlctl.ml.compiled`)
+COMPILED_FILE = "model.compiled.npz"
 #: Where ``plan --evaluate`` keeps its candidates: evidence only, never read by apply.
 EVIDENCE_PREFIX = "evaluations"
 #: Where a training Job writes its sealed result for the apply that submitted it.
@@ -111,6 +113,9 @@ class Candidate:
     #: the manifest of its MLflow model directory (mlctl.ml.mlflow_model); None when trained
     #: by an mlctl from before issue 13
     mlflow_model: Artifact | None = None
+    #: its compiled numpy-only form (:mod:`mlctl.ml.compiled`), verified against the pipeline;
+    #: None for estimators that are not compiled and candidates from before it existed
+    compiled: Artifact | None = None
 
     @property
     def passed(self) -> bool:
@@ -225,6 +230,7 @@ def store_candidate(
         "metrics": candidate.metrics,
         "artifact": candidate.artifact.model_dump(mode="json"),
         "mlflow_model": candidate.mlflow_model.model_dump(mode="json") if candidate.mlflow_model else None,
+        "compiled": candidate.compiled.model_dump(mode="json") if candidate.compiled else None,
         "signature": candidate.signature,
         "run_files": files,
         "created_at": utcnow(),
@@ -333,6 +339,12 @@ def verify_result(request: CandidateRequest, manifest: dict[str, Any], key: str)
         if not mlflow_model.uri.endswith(f"/{request.model}/{run_id}/mlflow-model.json"):
             raise MlctlError(f"its MLflow model {mlflow_model.uri} is not where the Job stores it")
         request.store.fetch(mlflow_model)
+    compiled = None
+    if manifest.get("compiled") is not None:
+        compiled = _artifact_of(manifest.get("compiled"), "its compiled model")
+        if not compiled.uri.endswith(f"/{request.model}/{run_id}/{COMPILED_FILE}"):
+            raise MlctlError(f"its compiled model {compiled.uri} is not where the Job stores it")
+        request.store.fetch(compiled)
     _restore_run(request.store, runs_root(request.spec), run_id, manifest.get("run_files"))
     model = request.spec.config.models[request.model]
     gates = evaluate_gates(metrics, model.gates, model.training.task, request.production_metrics)
@@ -344,6 +356,7 @@ def verify_result(request: CandidateRequest, manifest: dict[str, Any], key: str)
         artifact=artifact,
         signature=signature if isinstance(signature, dict) else {},
         mlflow_model=mlflow_model,
+        compiled=compiled,
     )
 
 
@@ -366,6 +379,7 @@ def obtain(request: CandidateRequest) -> Candidate:
 
 
 __all__ = [
+    "COMPILED_FILE",
     "EVIDENCE_PREFIX",
     "RESULT_PREFIX",
     "Candidate",

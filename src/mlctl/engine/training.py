@@ -3,8 +3,9 @@
 Contract: :func:`train_candidate` reads the data the request's spec names, joins features
 point-in-time, trains the allow-listed estimator inside a preprocessing pipeline, evaluates it,
 evaluates the gates, records a tracking run with its artifacts under the given runs folder,
-and stores the model artifact and its MLflow model directory (:func:`store_mlflow_model`)
-in the request's store (under ``request.artifact_prefix``,
+and stores the model artifact, its MLflow model directory (:func:`store_mlflow_model`) and,
+for tree models, its compiled numpy-only form (:func:`store_compiled`: verified bitwise
+against the pipeline before it is stored) in the request's store (under ``request.artifact_prefix``,
 ``evaluations/`` for ``plan --evaluate``; the run is tagged ``purpose: request.purpose``).
 It returns an unnumbered :class:`~mlctl.engine.candidates.Candidate`; numbering and stage
 moves are the executor's job (so a crash before registration leaves nothing
@@ -18,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mlctl.engine.candidates import Candidate, CandidateRequest
+from mlctl.engine.candidates import COMPILED_FILE, Candidate, CandidateRequest
 from mlctl.ml.mlflow_model import MODEL_DIR
 from mlctl.providers.base import ArtifactStore
 from mlctl.providers.datasets import dataset_path
@@ -86,6 +87,51 @@ def store_mlflow_model(
     }
     body = json.dumps(listing, indent=2, sort_keys=True).encode()
     return store.put_bytes(body, f"{prefix}{MODEL_DIR}.json")
+
+
+def store_compiled(
+    store: ArtifactStore, result: Any, features: list[str], labels: list[Any], key: str
+) -> tuple[Artifact | None, str | None]:
+    """Compile ``result.pipeline`` (:mod:`mlctl.ml.compiled`), save it, load the saved bytes
+    back and store them under ``key`` only if that loaded predictor reproduces the pipeline
+    bitwise on rows of the training data (with holes), as one batch and row by row. Returns
+    (the stored artifact, None), or (None, why not) for estimators that are not compiled or
+    a compiled form that differs: the version is then served from its pickle."""
+    from mlctl.ml.compiled import (
+        SAVED_KINDS,
+        CompileError,
+        PipelinePredictor,
+        compile_pipeline,
+        differs,
+        load_compiled,
+        save_compiled,
+        with_holes,
+    )
+
+    try:
+        fast = compile_pipeline(result.pipeline, features)
+        if fast.kind not in SAVED_KINDS:
+            return None, f"no compiled form for a {fast.kind} model"
+        data = save_compiled(fast, labels)
+    except CompileError as error:
+        return None, f"no compiled form: {error}"
+    raw = result.raw_train if result.raw_train is not None else result.X_train
+    sample = raw[features].head(400).astype(object)
+    rows = [
+        [None if _missing(v) else (v.item() if hasattr(v, "item") else v) for v in row]
+        for row in sample.itertuples(index=False, name=None)
+    ]
+    difference = differs(load_compiled(data), PipelinePredictor(result.pipeline, features), with_holes(rows))
+    if difference is not None:
+        return None, f"compiled form not stored: {difference} on training rows"
+    return store.put_bytes(data, key), None
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return value is None or bool(value != value)  # NaN / NaT
+    except (TypeError, ValueError):
+        return False
 
 
 def train_candidate(request: CandidateRequest, runs_root: Path) -> Candidate:
@@ -191,6 +237,13 @@ def train_candidate(request: CandidateRequest, runs_root: Path) -> Candidate:
                 f"{request.artifact_prefix}{name}/{run.run_id}/",
                 {"model": name, "environment": spec.name, "run_id": run.run_id},
             )
+            compiled, compile_note = store_compiled(
+                request.store,
+                result,
+                [i["name"] for i in signature["inputs"]],
+                list(signature["classes"]),
+                f"{request.artifact_prefix}{name}/{run.run_id}/{COMPILED_FILE}",
+            )
             run.log_artifact(json.dumps(signature, indent=2).encode(), "signature.json")
             run.log_artifact(
                 json.dumps(profile.reference_profile(raw_train, feature_types), indent=2).encode(),
@@ -222,6 +275,11 @@ def train_candidate(request: CandidateRequest, runs_root: Path) -> Candidate:
                 "artifact_sha256": artifact.sha256,
                 "mlflow_model_uri": mlflow_model.uri,
                 "mlflow_model_sha256": mlflow_model.sha256,
+                **(
+                    {"compiled_uri": compiled.uri, "compiled_sha256": compiled.sha256}
+                    if compiled is not None
+                    else {"compiled": compile_note or "none"}
+                ),
             }
         )
         run.finish("finished")
@@ -235,4 +293,6 @@ def train_candidate(request: CandidateRequest, runs_root: Path) -> Candidate:
     notes = []
     if result.n_missing_label:
         notes.append(f"{result.n_missing_label} rows without a label were dropped")
-    return Candidate(run.run_id, metrics, gates, artifact, signature, notes, mlflow_model=mlflow_model)
+    return Candidate(
+        run.run_id, metrics, gates, artifact, signature, notes, mlflow_model=mlflow_model, compiled=compiled
+    )

@@ -24,6 +24,7 @@ from __future__ import annotations
 from mlctl.operations.apply import ApplyOptions, apply
 from mlctl.operations.materialize import MaterializeOptions, materialize
 from mlctl.operations.migrate import migrate_state
+from mlctl.operations.models import LoadedVersion, load_model
 from mlctl.operations.monitor import MonitorOptions, monitor
 from mlctl.operations.plan import PlanOptions, plan, plan_changed
 from mlctl.operations.results import (
@@ -43,6 +44,7 @@ __all__ = [
     "ApplyOptions",
     "ApplyResult",
     "ChangedPlanResult",
+    "LoadedVersion",
     "MaterializeOptions",
     "MaterializeResult",
     "MigrateResult",
@@ -53,6 +55,7 @@ __all__ = [
     "RollbackResult",
     "Status",
     "apply",
+    "load_model",
     "materialize",
     "migrate_state",
     "monitor",

@@ -50,6 +50,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -65,6 +66,7 @@ __all__ = [
     "LocalLogStore",
     "LogStore",
     "PredictionLogWriter",
+    "S3ClientFactory",
     "S3LogStore",
     "iter_records",
     "prediction_log_dir",
@@ -166,19 +168,30 @@ class LocalLogStore:
 
 
 class S3LogStore:
-    """The log as objects under ``s3://bucket/prefix/`` (one PUT each)."""
+    """The log as objects under ``s3://bucket/prefix/`` (one PUT each).
+
+    ``client`` is an S3 client or a function making one (called on first use). A store made
+    with a picklable function (:class:`S3ClientFactory`) pickles without its client and makes
+    its own in the process that unpickles it (the shadow process writes the same log).
+    """
 
     def __init__(self, client: Any, bucket: str, prefix: str) -> None:
         self._client = client
+        self._factory = client if callable(client) and not hasattr(client, "put_object") else None
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.where = f"s3://{bucket}/{self.prefix}"
 
     @property
     def client(self) -> Any:
-        if callable(self._client) and not hasattr(self._client, "put_object"):
-            self._client = self._client()
+        if self._client is self._factory and self._factory is not None:
+            self._client = self._factory()
         return self._client
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._factory is None:
+            raise TypeError(f"the log store {self.where} holds a client, not a factory: it cannot be pickled")
+        return {**self.__dict__, "_client": self._factory}
 
     def put(self, key: str, data: bytes) -> None:
         self.client.put_object(
@@ -218,6 +231,20 @@ class S3LogStore:
             raise s3_error(exc, f"read {self.where}/{key}") from None
 
 
+@dataclass(frozen=True)
+class S3ClientFactory:
+    """Makes the S3 client of an artifacts provider (picklable, unlike a client)."""
+
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+
+    def __call__(self) -> Any:
+        from mlctl.s3client import s3_client
+
+        return s3_client(region=self.region, endpoint_url=self.endpoint_url, profile=self.profile)
+
+
 def prediction_log_store(spec: EnvSpec, model: str) -> LogStore:
     """Where ``model``'s prediction log lives in ``spec``'s environment: the bucket of its S3
     artifacts provider, else the local directory (:func:`prediction_log_dir`)."""
@@ -226,14 +253,9 @@ def prediction_log_store(spec: EnvSpec, model: str) -> LogStore:
 
     config = _config(spec, spec.config.providers.artifacts)
     if isinstance(config, S3Provider):
-        from mlctl.s3client import s3_client
-
         prefix = "/".join(p for p in (config.prefix.strip("/"), spec.name, "predictions", model) if p)
-
-        def make() -> Any:
-            return s3_client(region=config.region, endpoint_url=config.endpoint_url, profile=config.profile)
-
-        return S3LogStore(make, config.bucket, prefix)
+        factory = S3ClientFactory(config.region, config.endpoint_url, config.profile)
+        return S3LogStore(factory, config.bucket, prefix)
     directory = prediction_log_dir(spec.repo, local_root(spec), spec.name, model)
     try:
         where = directory.resolve().relative_to(spec.repo.resolve()).as_posix()

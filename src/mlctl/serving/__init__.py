@@ -13,7 +13,7 @@ size middleware), :mod:`~mlctl.serving.responses` (JSON answers, 422/503 failure
 :mod:`~mlctl.serving.openapi` (the document from the live signature),
 :mod:`~mlctl.serving.schemas` (request and response models from a signature),
 :mod:`~mlctl.serving.follower` (loads and swaps versions as the state moves),
-:mod:`~mlctl.serving.fastpath` (the numpy predictors), :mod:`~mlctl.serving.shadow` (a
+:mod:`~mlctl.ml.compiled` (the numpy predictors), :mod:`~mlctl.serving.shadow` (a
 shadow rollout's candidate, scored in a process of its own) and
 :mod:`~mlctl.serving.metrics` (Prometheus metrics).
 """

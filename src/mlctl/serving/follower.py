@@ -4,11 +4,17 @@ Contract:
 
 * :func:`load_version` loads a version only after its bytes match the sha256 recorded in
   state: it fetches through the environment's artifact store (which verifies), reads the
-  bytes once, hashes *those* bytes again and unpickles them from memory, so a file swapped
-  between check and load is never executed.
+  bytes once, hashes *those* bytes again and loads them from memory, so a file swapped
+  between check and load is never executed. A version with a compiled form
+  (``ModelVersion.compiled``, :mod:`mlctl.ml.compiled`, verified bitwise against the
+  pipeline when it was trained) is served from it: nothing is unpickled and scikit-learn is
+  never imported (its pickle is not read, but is refused when its stored bytes no longer
+  match, as cheaply as the store can tell: size and mtime, or the S3 object's metadata).
+  Otherwise the pickle is loaded and the compiled fast path is built from it and checked
+  against it on sample rows.
 * A loaded version carries its signature (``signature.json`` of its training run, or one
   derived from the pipeline and the spec when the run files are gone), a
-  :class:`~mlctl.serving.fastpath.Predictor` (the compiled fast path when it reproduces the
+  :class:`~mlctl.ml.compiled.Predictor` (the compiled fast path when it reproduces the
   pipeline exactly on sample rows, otherwise the pipeline itself) and its registry record.
 * :class:`StateFollower` owns "what is served now". A daemon thread polls the state
   (``stat`` of a local state file every ``poll_interval``; other backends are read every
@@ -42,16 +48,18 @@ from pathlib import Path
 from typing import Any
 
 from mlctl.errors import MlctlError
-from mlctl.providers import runs_root
-from mlctl.providers.base import read_verified, refuse_unless_intact
-from mlctl.serving.fastpath import (
+from mlctl.ml.compiled import (
     CompileError,
+    FastPredictor,
     PipelinePredictor,
-    Prediction,
     Predictor,
     compile_pipeline,
-    same_predictions,
+    differs,
+    load_compiled,
+    with_holes,
 )
+from mlctl.providers import runs_root
+from mlctl.providers.base import read_verified, refuse_unless_intact
 from mlctl.spec.envspec import EnvSpec
 from mlctl.state.document import ModelVersion, State
 
@@ -76,6 +84,8 @@ class LoadedModel:
     load_seconds: float
     fast_path_note: str | None = None
     sha256: str = ""
+    #: "compiled" (loaded from ``record.compiled``; ``pipeline`` is None) or "pickle"
+    loaded_from: str = "pickle"
 
     # Read on every request: computed once per loaded version (the signature never changes).
     @cached_property
@@ -129,8 +139,12 @@ def signature_for(spec: EnvSpec, model: str, record: ModelVersion, pipeline: Any
                 return signature
         except (OSError, ValueError):
             pass
-    # Rebuild: the pipeline knows its columns; the spec (or the training record) their types.
-    names = [str(c) for c in getattr(pipeline, "feature_names_in_", [])]
+    # Rebuild: the pipeline (or the compiled model) knows its columns; the spec (or the
+    # training record) their types.
+    if isinstance(pipeline, FastPredictor):
+        names = list(pipeline.features)
+    else:
+        names = [str(c) for c in getattr(pipeline, "feature_names_in_", [])]
     env = spec.config
     training = record.training or {}
     refs = list(training.get("features") or [])
@@ -150,8 +164,11 @@ def signature_for(spec: EnvSpec, model: str, record: ModelVersion, pipeline: Any
     for i, name in enumerate(names):
         ref_type, ref = types.get(name, ("float", refs[i] if i < len(refs) else name))
         inputs.append({"name": name, "type": ref_type, "feature": ref})
-    estimator = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
-    n_classes = len(getattr(estimator, "classes_", []))
+    if isinstance(pipeline, FastPredictor):
+        n_classes = pipeline.n_classes if pipeline.classifier else 0
+    else:
+        estimator = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+        n_classes = len(getattr(estimator, "classes_", []))
     return {
         "inputs": inputs,
         "entity_keys": keys,
@@ -184,12 +201,7 @@ def _sample_rows(
                 log.debug("no reference sample: %s", error)
     if not rows:
         rows = [[0] * len(features), [1] * len(features)]
-    holes = [list(r) for r in rows[: min(len(rows), 20)]]
-    for i, row in enumerate(holes):
-        row[i % len(features)] = None
-    rows.extend(holes)
-    rows.append([None] * len(features))
-    return rows
+    return with_holes(rows)
 
 
 def _missing(value: Any) -> bool:
@@ -197,16 +209,6 @@ def _missing(value: Any) -> bool:
         return value is None or value != value  # NaN / NaT
     except (TypeError, ValueError):
         return False
-
-
-def _row_of(prediction: Prediction, i: int) -> Prediction:
-    """Row ``i`` of a prediction of many rows, as a prediction of one."""
-    pick = slice(i, i + 1)
-    return Prediction(
-        index=None if prediction.index is None else prediction.index[pick],
-        value=None if prediction.value is None else prediction.value[pick],
-        proba=None if prediction.proba is None else prediction.proba[pick],
-    )
 
 
 def choose_predictor(
@@ -219,17 +221,7 @@ def choose_predictor(
         fast = compile_pipeline(pipeline, features)
     except CompileError as error:
         return slow, f"fast path unavailable: {error}"
-    try:
-        expected = slow.predict(rows)
-        difference = same_predictions(fast.predict(rows), expected)
-        for i in [*range(min(len(rows), 40)), *range(max(0, len(rows) - 21), len(rows))]:
-            if difference is not None:
-                break
-            difference = same_predictions(fast.predict([rows[i]]), _row_of(expected, i))
-            if difference is not None:
-                difference = f"one row at a time: {difference}"
-    except Exception as error:
-        difference = f"{type(error).__name__}: {error}"
+    difference = differs(fast, slow, rows)
     if difference is not None:
         return slow, f"fast path disabled: {difference} on sample rows"
     return fast, None
@@ -238,15 +230,18 @@ def choose_predictor(
 def load_version(
     spec: EnvSpec, model: str, record: ModelVersion, stage: str, *, verify_fast_path: bool = True
 ) -> LoadedModel:
-    """Fetch, sha256-verify, unpickle and prepare one version (see the module contract)."""
-    import joblib
-
+    """Fetch, sha256-verify and prepare one version: its compiled form when it has one, else
+    its pickle (see the module contract)."""
     from mlctl.providers import artifact_store
 
     started = time.perf_counter()
     artifact = record.artifact
     if artifact is None:
         raise MlctlError(f"{model} v{record.version} has no artifact")
+    if record.compiled is not None:
+        return _load_compiled(spec, model, record, stage, started)
+    import joblib
+
     data = read_verified(artifact_store(spec), artifact)
     try:
         pipeline = joblib.load(io.BytesIO(data))
@@ -277,6 +272,42 @@ def load_version(
         load_seconds=time.perf_counter() - started,
         fast_path_note=note,
         sha256=artifact.sha256,
+    )
+
+
+def _load_compiled(
+    spec: EnvSpec, model: str, record: ModelVersion, stage: str, started: float
+) -> LoadedModel:
+    """The version served from its compiled form (numpy only), after its sha256 matched."""
+    from mlctl.providers import artifact_store
+
+    assert record.compiled is not None and record.artifact is not None
+    store = artifact_store(spec)
+    # The pickle is not read, but a version whose stored bytes were tampered with is not served.
+    refuse_unless_intact(record.artifact, store.health(record.artifact))
+    data = read_verified(store, record.compiled)
+    try:
+        predictor = load_compiled(data)
+    except ValueError as error:
+        raise MlctlError(f"cannot load {record.compiled.uri}: {error}") from None
+    signature = signature_for(spec, model, record, predictor)
+    if [i["name"] for i in signature["inputs"]] != predictor.features:
+        raise MlctlError(f"{record.compiled.uri}: its features differ from the version's signature")
+    model_spec = spec.config.models.get(model)
+    risk = dict(model_spec.serving.risk_levels) if model_spec is not None else {}
+    return LoadedModel(
+        name=model,
+        version=record.version,
+        stage=stage,
+        record=record,
+        signature=signature,
+        predictor=predictor,
+        pipeline=None,
+        risk_levels={k: float(v) for k, v in risk.items()},
+        loaded_at=datetime.now(UTC).isoformat(),
+        load_seconds=time.perf_counter() - started,
+        sha256=record.artifact.sha256,
+        loaded_from="compiled",
     )
 
 
@@ -472,7 +503,9 @@ class StateFollower:
             from mlctl.providers import artifact_store
 
             assert record.artifact is not None
-            refuse_unless_intact(record.artifact, artifact_store(self.spec).health(record.artifact))
+            served = record.compiled if cached.loaded_from == "compiled" else record.artifact
+            assert served is not None
+            refuse_unless_intact(served, artifact_store(self.spec).health(served))
             self._cache.move_to_end(sha)
             cached.record = record
             return cached

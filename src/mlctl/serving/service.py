@@ -16,13 +16,15 @@ request, sticky by entity key (sha256 of the first row's key values, else of the
 mod 10000, against the candidate's weight); the answer carries ``X-Mlctl-Arm`` and
 ``X-Mlctl-Version`` (:meth:`Service.arm_headers`) and the log record ``arm``. In shadow mode
 the stable arm answers and, once the answer is sent (:meth:`Service.after`, called by the
-guard), the request's rows wait in a queue; a worker thread sends what waits, every
-:data:`SHADOW_LINGER` seconds, as one batch to a process of its own
-(:class:`~mlctl.serving.shadow.ShadowScorer`: the candidate's walk never holds this
-process's GIL) and logs each request as ``arm: shadow`` with the request's id and its rows'
-share of the batch's model time as ``latency_ms``. If the candidate cannot keep up, shadow
-work beyond :data:`SHADOW_QUEUE` waiting requests is dropped (counted in ``shadow_dropped``),
-never queued without bound or waited for.
+guard), the request's rows and id wait in a queue; a worker thread sends what waits, every
+:data:`SHADOW_LINGER` seconds, as one message to a process of its own
+(:class:`~mlctl.serving.shadow.ShadowScorer`), which scores the batch and logs each request
+as ``arm: shadow`` with the request's id and its rows' share of the batch's model time as
+``latency_ms`` through its own log writer on the same store: nothing of the candidate's walk
+or of its log records runs in this process. Without a prediction log there is no shadow
+work (its only output is the log). If the candidate cannot keep up, shadow work beyond
+:data:`SHADOW_QUEUE` waiting requests, or a batch the shadow process could not take, is
+dropped (counted in ``shadow_dropped``), never queued without bound or waited for.
 
 Bad input raises ``RequestValidationError`` or
 :class:`~mlctl.serving.responses.Unprocessable` (422), never a 500. Every request to a
@@ -56,15 +58,15 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from mlctl.ml.compiled import Prediction
 from mlctl.providers.predlog import PredictionLogWriter, prediction_log_store
-from mlctl.serving.fastpath import Prediction
 from mlctl.serving.follower import LoadedModel, StateFollower
 from mlctl.serving.metrics import Metrics
 from mlctl.serving.online_fill import OnlineFeatures
 from mlctl.serving.responses import Unprocessable, validation_error
 from mlctl.serving.schemas import request_model
 from mlctl.serving.settings import ServingSettings
-from mlctl.serving.shadow import ShadowError, ShadowScorer
+from mlctl.serving.shadow import ShadowCandidate, ShadowScorer
 
 log = logging.getLogger("mlctl.serving")
 
@@ -76,9 +78,9 @@ THREAD_BATCH = 256
 SWITCH_INTERVAL = 0.0005
 #: Shadow requests waiting for the candidate beyond this many are dropped (and counted).
 SHADOW_QUEUE = 20_000
-#: The shadow worker sends at most this many rows in one batch, gathering them this long (a
-#: batch walks the forest for a quarter of the single-row cost per row; the shadow's log
-#: records are not urgent).
+#: The shadow worker sends at most this many rows in one message, gathering them this long (a
+#: batch walks the forest for a quarter of the single-row cost per row, and one message a
+#: batch costs this process a few microseconds; the shadow's log records are not urgent).
 SHADOW_BATCH = 512
 SHADOW_LINGER = 0.1
 
@@ -123,6 +125,8 @@ class Service:
         self._shadow_thread: threading.Thread | None = None
         self._shadow_stop = False
         self._shadow_scorer: ShadowScorer | None = None
+        #: the last candidate handed over, and what the shadow process is sent of it
+        self._shadow_candidate: tuple[LoadedModel, ShadowCandidate] | None = None
         self.shadow_dropped = 0
 
     # -- model lifecycle ------------------------------------------------------------------
@@ -375,7 +379,7 @@ class Service:
                 )
         scope["mlctl.log"] = (loaded.version, items)
         shadow = scope.get("mlctl.shadow")
-        if shadow is not None:  # scored by after(), once the answer is on its way
+        if shadow is not None and logging:  # handed over by after(), once the answer is sent
             scope["mlctl.shadow"] = (shadow, rows, request_id)
         return out
 
@@ -430,13 +434,13 @@ class Service:
         if self._shadow_thread is not None:
             self._shadow_thread.join(timeout=30)
             self._shadow_thread = None
-        if self._shadow_scorer is not None:
+        if self._shadow_scorer is not None:  # the shadow process ships its log, then ends
             self._shadow_scorer.close()
             self._shadow_scorer = None
 
     def _shadow_run(self) -> None:
-        """The shadow worker: scores what waits in the queue as one batch per candidate and
-        logs each request as ``arm: shadow``. Drains the queue on stop."""
+        """The shadow worker: sends what waits in the queue to the shadow process, one message
+        per batch and candidate. Drains the queue on stop."""
         queue = self._shadow_queue
         while True:
             self._shadow_wake.wait(1.0)
@@ -450,51 +454,35 @@ class Service:
                     batch.append(queue.popleft())
                     rows += len(batch[-1][1])
                 for candidate in {id(job[0]): job[0] for job in batch}.values():
+                    jobs = [(job[2], job[3], job[1]) for job in batch if job[0] is candidate]
                     try:
-                        self._score_shadow(candidate, [job for job in batch if job[0] is candidate])
-                    except Exception:  # the worker must outlive any one batch
-                        log.exception("shadow scoring failed")
+                        self._send_shadow(candidate, jobs)
+                    except Exception as error:  # the worker must outlive any one batch
+                        self.shadow_dropped += len(jobs)
+                        log.warning("shadow v%s: %s", candidate.version, error)
             if self._shadow_stop:
                 return
 
-    def _score_shadow(
-        self, candidate: LoadedModel, jobs: list[tuple[LoadedModel, list[list[Any]], Any, float]]
-    ) -> None:
-        """Score the rows of ``jobs`` with ``candidate`` in one batch, in the shadow process,
-        and log one record per request; its ``latency_ms`` is its rows' share of the batch."""
-        rows = [row for job in jobs for row in job[1]]
-        started = time.perf_counter()
-        status, results = 200, []
-        try:
-            if self._shadow_scorer is None:
-                self._shadow_scorer = ShadowScorer()
-            key = candidate.sha256 or f"v{candidate.version}"
-            results = self.results(candidate, self._shadow_scorer.predict(key, candidate.predictor, rows))
-        except (ShadowError, Unprocessable) as error:
-            log.warning("shadow v%s: %s", candidate.version, error)
-            status = 500
-        seconds = time.perf_counter() - started
-        if self.writer is None:
-            return
-        offset = 0
-        for _, mine, request_id, arrived in jobs:
-            share = results[offset : offset + len(mine)]
-            offset += len(mine)
-            self.writer.log(
-                {
-                    "ts": arrived,
-                    "request_id": request_id,
-                    "endpoint": self.endpoint,
-                    "model": self.settings.model,
-                    "version": candidate.version,
-                    "route": "shadow",
-                    "arm": "shadow",
-                    "status": status,
-                    "latency_ms": round(seconds * 1000.0 * len(mine) / max(len(rows), 1), 4),
-                    "rows": len(share),
-                    "predictions": [{"prediction": p, "probability": q} for p, q in share],
-                }
+    def _send_shadow(self, candidate: LoadedModel, jobs: list[tuple[Any, float, list[list[Any]]]]) -> None:
+        """Hand ``jobs`` (request id, arrival, rows) to the shadow process, which scores them
+        with ``candidate`` and logs one record per request; raises
+        :class:`~mlctl.serving.shadow.ShadowError`."""
+        scorer = self._shadow_scorer
+        if scorer is None:
+            assert self.writer is not None  # no shadow work without a log (see answer)
+            scorer = self._shadow_scorer = ShadowScorer(self.writer.store, self.writer.flush_interval)
+        last = self._shadow_candidate
+        if last is None or last[0] is not candidate:
+            described = ShadowCandidate(
+                key=candidate.sha256 or f"v{candidate.version}",
+                version=candidate.version,
+                predictor=candidate.predictor,
+                classes=candidate.classes,
+                endpoint=self.endpoint,
+                model=self.settings.model,
             )
+            last = self._shadow_candidate = (candidate, described)
+        scorer.send(last[1], jobs)
 
     def log_request(self, scope: Any, route: str, status: int, arrived: float, seconds: float) -> None:
         """Queue the request's one log record (see :mod:`mlctl.providers.predlog`)."""

@@ -94,6 +94,11 @@ class ModelVersion(Doc):
     mlflow_model: Artifact | None = Field(
         None, description="manifest of its MLflow model directory (mlctl.ml.mlflow_model), next to artifact"
     )
+    compiled: Artifact | None = Field(
+        None,
+        description="its compiled numpy-only form (mlctl.ml.compiled: an .npz loaded without unpickling),"
+        " next to artifact; None: not compiled (not a tree model, or trained before) -- load the pickle",
+    )
     run_id: str | None = None
     training: dict[str, Any] = Field(default_factory=dict, description="normalized training spec")
     data: dict[str, str] = Field(default_factory=dict, description="dataset -> fingerprint")

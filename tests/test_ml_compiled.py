@@ -1,4 +1,5 @@
-"""The compiled fast path gives exactly the pipeline's predictions (many rows, all column kinds)."""
+"""The compiled form gives exactly the pipeline's predictions (many rows, all column kinds), in
+memory and saved as a numpy-only artifact."""
 
 from __future__ import annotations
 
@@ -8,8 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlctl.ml.compiled import (
+    CompileError,
+    PipelinePredictor,
+    compile_pipeline,
+    load_compiled,
+    same_predictions,
+    save_compiled,
+)
 from mlctl.ml.train import build_pipeline, model_frame
-from mlctl.serving.fastpath import PipelinePredictor, compile_pipeline, same_predictions
 from mlctl.serving.follower import choose_predictor
 
 TYPES = {"n_int": "int", "n_float": "float", "flag": "bool", "plan": "string", "seen": "datetime"}
@@ -65,13 +73,23 @@ def test_fast_path_is_identical_to_the_pipeline(estimator: str, params: dict) ->
     test = _frame(2000, 2)
     test.loc[0, "plan"] = "unknown-plan"  # unseen category: all zeros, like the encoder
     rows = _rows(test)
-    assert same_predictions(fast.predict(rows), slow.predict(rows)) is None
+    expected = slow.predict(rows)
+    assert same_predictions(fast.predict(rows), expected) is None
     for row in rows[:50]:  # single rows take the same path as the request handler
         assert same_predictions(fast.predict([row]), slow.predict([row])) is None
+    if fast.kind == "compiled-preprocess":  # needs the estimator: never saved
+        with pytest.raises(CompileError, match="needs its estimator"):
+            save_compiled(fast)
+        return
+    loaded = load_compiled(save_compiled(fast, labels=["no", "yes"]))
+    assert loaded.kind == fast.kind and loaded.features == features and loaded.model is None
+    assert same_predictions(loaded.predict(rows), expected) is None
+    for row in rows[:50]:
+        assert same_predictions(loaded.predict([row]), slow.predict([row])) is None
 
 
 def test_a_mismatch_disables_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlctl.serving import fastpath
+    from mlctl.ml import compiled
 
     train = _frame(500, 3)
     target = (train["n_float"].fillna(100) > 100).astype(int)
@@ -83,14 +101,14 @@ def test_a_mismatch_disables_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> N
     rows = _rows(_frame(100, 4))
     predictor, note = choose_predictor(pipeline, features, rows)
     assert predictor.kind == "compiled-forest" and note is None
-    exact = fastpath.FastPredictor.predict
+    exact = compiled.FastPredictor.predict
 
     def off_by_a_bit(self, rows):  # type: ignore[no-untyped-def]
         out = exact(self, rows)
         out.proba = np.nextafter(out.proba, 2.0)  # one ulp: still "close", not identical
         return out
 
-    monkeypatch.setattr(fastpath.FastPredictor, "predict", off_by_a_bit)
+    monkeypatch.setattr(compiled.FastPredictor, "predict", off_by_a_bit)
     predictor, note = choose_predictor(pipeline, features, rows)
     assert predictor.kind == "pipeline" and note is not None and "probabilities differ" in note
 
@@ -167,3 +185,52 @@ def test_the_pickle_imports_only_scikit_learn_numpy_scipy_pandas() -> None:
         modules = Recorder.modules
         allowed = {"sklearn", "numpy", "scipy", "pandas", "builtins", "copyreg", "_codecs"}
         assert modules and modules <= allowed, modules
+
+
+def test_the_compiled_artifact_is_plain_arrays_and_refuses_garbage() -> None:
+    import io
+    import json
+
+    train = _frame(400, 8)
+    target = (train["n_float"].fillna(100) > 100).astype(int)
+    pipeline = build_pipeline(
+        "sklearn.ensemble.RandomForestClassifier", {"n_estimators": 4, "random_state": 0}, train, TYPES
+    ).fit(model_frame(train, TYPES), target)
+    data = save_compiled(compile_pipeline(pipeline, list(train.columns)), labels=[False, True])
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:  # no object array anywhere
+        assert all(npz[name].dtype != object for name in npz.files)
+        header = json.loads(npz["header"].tobytes())
+    assert header["format_version"] == 1 and header["kind"] == "compiled-forest"
+    assert header["labels"] == [False, True] and header["features"] == list(train.columns)
+    with pytest.raises(ValueError, match="not a compiled model"):
+        load_compiled(b"PK\x03\x04 not a zip")
+    with pytest.raises(ValueError, match="not a compiled model"):
+        load_compiled(data[: len(data) // 2])
+
+
+def test_the_numpy_only_helpers_follow_mlctl_ml() -> None:
+    from mlctl.ml import compiled, tables
+    from mlctl.ml import train as T
+
+    assert compiled._TRUE_WORDS == tables.TRUE_WORDS and compiled._FALSE_WORDS == tables.FALSE_WORDS
+    values = [
+        None,
+        np.nan,
+        np.float64("nan"),
+        pd.NA,
+        pd.NaT,
+        3.0,
+        np.float32(2.0),
+        7,
+        "x",
+        True,
+        "yes",
+        " N ",
+    ]
+    for v in values:
+        assert compiled._is_missing(v) == T.is_missing(v), v
+        if not T.is_missing(v):
+            assert compiled._category_text(v) == T.category_text(v), v
+        assert compiled._to_bool(v) == tables.to_bool(v), v
+    raw = np.array([["2024-01-02T03:04:05Z"], [None], ["junk"]], dtype=object)
+    assert np.array_equal(compiled._epoch_frame(raw), T.to_epoch_frame(raw), equal_nan=True)

@@ -1,4 +1,5 @@
-"""A compiled prediction path for the pipelines :func:`mlctl.ml.train.build_pipeline` fits.
+"""A compiled form of the pipelines :func:`mlctl.ml.train.build_pipeline` fits: the serving
+fast path and the numpy-only model artifact.
 
 Why: a single-row ``Pipeline.predict_proba(pd.DataFrame([row]))`` spends 10-25 ms in
 scikit-learn's per-call machinery (building a DataFrame, ColumnTransformer dispatch and
@@ -28,18 +29,52 @@ Exactness is not assumed: the loader (:func:`mlctl.serving.follower.choose_predi
 compares the compiled path with the fitted pipeline on sample rows, as one batch and row by
 row (bitwise equal probabilities and equal predictions), and serves through the pipeline
 itself when anything differs or the pipeline has a shape this module does not know.
+
+The compiled artifact (:func:`save_compiled` / :func:`load_compiled`): a compiled tree model
+(kinds ``compiled-forest`` and ``compiled-tree``; ``compiled-preprocess`` needs the estimator
+and is not saved) is one ``.npz`` file: the node and leaf arrays, each preprocessing
+branch's fill/mean/scale arrays, and ``header``, a uint8 array holding UTF-8 JSON
+(``format_version``, ``kind``, ``features``, ``classifier``, ``labels``, the branches'
+kinds, positions, categories and text fills). :func:`load_compiled` reads it with
+``np.load(..., allow_pickle=False)`` -- no object arrays, nothing is unpickled -- into a
+:class:`FastPredictor` that needs only numpy: loading or predicting with it never imports
+scikit-learn or pandas (a datetime branch imports pandas to parse timestamps). The predictor
+computes exactly what it computed before saving (the arrays are stored bit for bit); callers
+verify it against the pipeline before storing (:func:`mlctl.engine.training.train_candidate`)
+and the artifact's sha256 at load (through the artifact store).
 """
 
 from __future__ import annotations
 
+import io
+import json
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["CompileError", "FastPredictor", "PipelinePredictor", "Predictor", "compile_pipeline"]
+__all__ = [
+    "SAVED_KINDS",
+    "CompileError",
+    "FastPredictor",
+    "PipelinePredictor",
+    "Prediction",
+    "Predictor",
+    "compile_pipeline",
+    "differs",
+    "load_compiled",
+    "same_predictions",
+    "save_compiled",
+    "with_holes",
+]
+
+#: the version of the ``.npz`` layout :func:`save_compiled` writes and :func:`load_compiled` reads
+FORMAT_VERSION = 1
+#: the kinds of :class:`FastPredictor` that stand alone (no estimator needed), hence can be saved
+SAVED_KINDS = ("compiled-forest", "compiled-tree")
 
 
 class CompileError(Exception):
@@ -131,14 +166,72 @@ def _num(value: Any) -> float:
         return math.nan
 
 
-def _flag(value: Any) -> float:
-    from mlctl.ml.tables import to_bool
+#: :data:`mlctl.ml.tables.TRUE_WORDS` / ``FALSE_WORDS``, kept here so a compiled model loads
+#: without pandas (tests/test_ml_compiled.py checks they stay equal)
+_TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+_FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "0.0"})
 
+
+def _to_bool(value: object) -> bool | None:
+    """:func:`mlctl.ml.tables.to_bool` without pandas (same rules)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        if value == 1:
+            return True
+        if value == 0:
+            return False
+        return None
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+    return None
+
+
+def _is_missing(value: Any) -> bool:
+    """:func:`mlctl.ml.train.is_missing` without importing pandas (its NA and NaT can only
+    reach here when pandas is already loaded)."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value
+    pd = sys.modules.get("pandas")
+    return pd is not None and (value is pd.NA or value is pd.NaT)
+
+
+def _category_text(value: Any) -> str:
+    """:func:`mlctl.ml.train.category_text` (``3.0`` and ``3`` read "3")."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value.item() if isinstance(value, np.generic) else value)
+
+
+def _epoch_frame(raw: np.ndarray) -> np.ndarray:
+    """:func:`mlctl.ml.train.to_epoch_frame` of an (n, k) object array, with pandas but
+    without scikit-learn: seconds since the epoch (UTC), unparseable values NaN."""
+    import pandas as pd
+
+    from mlctl.ml.tables import to_utc_datetime
+
+    out = []
+    for i in range(raw.shape[1]):
+        stamps = to_utc_datetime(pd.Series(raw[:, i])).astype("datetime64[ns, UTC]")
+        seconds = stamps.astype("int64").astype("float64") / 1e9
+        out.append(seconds.where(stamps.notna()).to_numpy())
+    if not out:
+        return np.empty((raw.shape[0], 0), dtype="float64")
+    return np.column_stack(out).astype("float64", copy=False)
+
+
+def _flag(value: Any) -> float:
     if value is None:
         return math.nan
     if isinstance(value, bool):
         return 1.0 if value else 0.0
-    flag = to_bool(value)
+    flag = _to_bool(value)
     return math.nan if flag is None else float(flag)
 
 
@@ -204,7 +297,7 @@ def _compile_group(name: str, transformer: Any, columns: list[str], features: li
             or encoder.drop is not None
             or encoder.handle_unknown != "ignore"
             or getattr(encoder, "_infrequent_enabled", False)
-            or (not imputer.keep_empty_features and any(T.is_missing(v) for v in imputer.statistics_))
+            or (not imputer.keep_empty_features and any(_is_missing(v) for v in imputer.statistics_))
         ):
             raise CompileError(f"branch {name}: unexpected encoder")
         categories = []
@@ -265,6 +358,18 @@ class _Preprocessor:
             expected = len(preprocess.get_feature_names_out())
         if self.width != expected:
             raise CompileError("compiled width differs from the ColumnTransformer's output")
+        self._plan()
+
+    @classmethod
+    def of_groups(cls, groups: list[_Group]) -> _Preprocessor:
+        """A preprocessor from compiled groups (:func:`load_compiled`)."""
+        self = cls.__new__(cls)
+        self.groups = groups
+        self.width = sum(g.width for g in groups)
+        self._plan()
+        return self
+
+    def _plan(self) -> None:
         #: per group, for :meth:`transform_one`: (convert, fill, mean, scale) as Python floats
         self._plans: list[_Plan | None] = []
         for g in self.groups:
@@ -323,13 +428,11 @@ class _Preprocessor:
             elif g.kind == "bool":
                 block = np.array([[_flag(r[p]) for p in g.positions] for r in rows], dtype="float64")
             else:
-                from mlctl.ml.train import to_epoch_frame
-
                 raw = np.empty((n, len(g.positions)), dtype=object)
                 for i, r in enumerate(rows):
                     for j, p in enumerate(g.positions):
                         raw[i, j] = r[p]
-                block = to_epoch_frame(raw)
+                block = _epoch_frame(raw)
             block = block.reshape(n, len(g.positions))
             missing = np.isnan(block)
             if missing.any():
@@ -343,15 +446,13 @@ class _Preprocessor:
 
     @staticmethod
     def _onehot(g: _Group, rows: Sequence[Sequence[Any]], out: np.ndarray, offset: int) -> None:
-        from mlctl.ml.train import category_text, is_missing
-
         assert g.categories is not None and g.widths is not None
         out[:, offset : offset + g.width] = 0.0
         for i, r in enumerate(rows):
             start = offset
             for j, p in enumerate(g.positions):
                 value = r[p]
-                text = g.fill[j] if is_missing(value) else category_text(value)
+                text = g.fill[j] if _is_missing(value) else _category_text(value)
                 hit = g.categories[j].get(text) if isinstance(text, str) else None
                 if hit is not None:
                     out[i, start + hit] = 1.0
@@ -428,6 +529,40 @@ class _Forest:
         self.depth = depth
         self.n_trees = len(trees)
 
+    @classmethod
+    def of_arrays(cls, arrays: dict[str, np.ndarray], depth: int) -> _Forest:
+        """A forest from the arrays :meth:`arrays` gave (:func:`load_compiled`)."""
+        self = cls.__new__(cls)
+        threshold, feature, child = arrays["threshold"], arrays["feature"], arrays["child"]
+        n = len(threshold)
+        if len(feature) != n or len(child) != n or len(arrays["go_right_missing"]) != n:
+            raise ValueError("node arrays of different lengths")
+        if n and (child.min() < 0 or child.max() >= n or feature.min() < 0):
+            raise ValueError("node references out of range")
+        self.nodes = np.zeros(n, dtype=[("threshold", "<f4"), ("feature", "<i4"), ("child", "<i8")])
+        self.nodes["threshold"] = threshold
+        self.nodes["feature"] = feature
+        self.nodes["child"] = child
+        self.go_right_missing = np.asarray(arrays["go_right_missing"], dtype=bool)
+        self.leaf_value = np.ascontiguousarray(arrays["leaf_value"], dtype="float64")
+        self.roots = np.asarray(arrays["roots"], dtype="int64")
+        if len(self.leaf_value) != n or (len(self.roots) and (self.roots.min() < 0 or self.roots.max() >= n)):
+            raise ValueError("leaf values or roots do not fit the nodes")
+        self.depth = int(depth)
+        self.n_trees = len(self.roots)
+        return self
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The forest as plain arrays (what :func:`save_compiled` stores)."""
+        return {
+            "threshold": np.ascontiguousarray(self.nodes["threshold"]),
+            "feature": np.ascontiguousarray(self.nodes["feature"]),
+            "child": np.ascontiguousarray(self.nodes["child"]),
+            "go_right_missing": self.go_right_missing,
+            "leaf_value": self.leaf_value,
+            "roots": self.roots,
+        }
+
     def leaves_one(self, x32: np.ndarray) -> np.ndarray:
         """(n_trees,) leaf indices for one float32 row without NaN: four numpy calls a level."""
         nodes = self.roots
@@ -470,6 +605,9 @@ class _Forest:
 
 class FastPredictor(Predictor):
     """Compiled preprocessing + (compiled trees | the estimator on a float64 matrix)."""
+
+    #: class labels in index order when loaded from a compiled artifact that records them
+    labels: list[Any] | None = None
 
     def __init__(self, pipeline: Any, features: list[str]) -> None:
         from sklearn.ensemble import (
@@ -558,6 +696,48 @@ def compile_pipeline(pipeline: Any, features: list[str]) -> FastPredictor:
         raise CompileError(f"{type(error).__name__}: {error}") from None
 
 
+def with_holes(rows: list[list[Any]]) -> list[list[Any]]:
+    """``rows`` (at least two made up when empty) plus copies with one value missing each and a
+    row of nothing: the rows a compiled form is checked on (imputation is part of it)."""
+    rows = [list(r) for r in rows]
+    if not rows:
+        return rows
+    width = len(rows[0])
+    holes = [list(r) for r in rows[: min(len(rows), 20)]]
+    for i, row in enumerate(holes):
+        if width:
+            row[i % width] = None
+    return [*rows, *holes, [None] * width]
+
+
+def _row_of(prediction: Prediction, i: int) -> Prediction:
+    """Row ``i`` of a prediction of many rows, as a prediction of one."""
+    pick = slice(i, i + 1)
+    return Prediction(
+        index=None if prediction.index is None else prediction.index[pick],
+        value=None if prediction.value is None else prediction.value[pick],
+        proba=None if prediction.proba is None else prediction.proba[pick],
+    )
+
+
+def differs(fast: Predictor, slow: Predictor, rows: list[list[Any]]) -> str | None:
+    """None when ``fast`` reproduces ``slow`` exactly on ``rows``, as one batch and the first
+    40 and last 21 rows one at a time (the ``/predict`` path); else what differs. An error
+    raised by either is a difference."""
+    try:
+        expected = slow.predict(rows)
+        difference = same_predictions(fast.predict(rows), expected)
+        for i in [*range(min(len(rows), 40)), *range(max(0, len(rows) - 21), len(rows))]:
+            if difference is not None:
+                break
+            difference = same_predictions(fast.predict([rows[i]]), _row_of(expected, i))
+            if difference is not None:
+                difference = f"one row at a time: {difference}"
+    except Exception as error:
+        difference = f"{type(error).__name__}: {error}"
+    return difference
+
+
 def same_predictions(a: Prediction, b: Prediction) -> str | None:
     """None when ``a`` and ``b`` are identical, else what differs."""
     if (a.proba is None) != (b.proba is None) or (a.value is None) != (b.value is None):
@@ -574,3 +754,150 @@ def same_predictions(a: Prediction, b: Prediction) -> str | None:
     if a.value is not None and b.value is not None and not np.array_equal(a.value, b.value):
         return "predicted values differ"
     return None
+
+
+# -- the compiled artifact -------------------------------------------------------------------
+
+
+def save_compiled(predictor: FastPredictor, labels: Sequence[Any] | None = None) -> bytes:
+    """The ``.npz`` bytes of a compiled tree model (see the module notes); ``labels``: the class
+    labels in index order, recorded for readers. :class:`CompileError` for a kind that needs
+    its estimator (``compiled-preprocess``) or values that do not fit the format."""
+    if predictor.kind not in SAVED_KINDS or predictor.forest is None:
+        raise CompileError(f"a {predictor.kind} predictor needs its estimator and is not saved")
+    arrays: dict[str, np.ndarray] = {f"forest_{k}": v for k, v in predictor.forest.arrays().items()}
+    groups: list[dict[str, Any]] = []
+    for i, g in enumerate(predictor.pre.groups):
+        entry: dict[str, Any] = {"kind": g.kind, "positions": [int(p) for p in g.positions], "width": g.width}
+        if g.kind == "categorical":
+            assert g.categories is not None
+            fill = [v if isinstance(v, str) else None for v in g.fill]
+            if any(f is None for f in fill):
+                raise CompileError("a categorical branch fills with a non-text value")
+            entry["fill"] = fill
+            entry["categories"] = [sorted(table, key=table.__getitem__) for table in g.categories]
+        else:
+            arrays[f"group{i}_fill"] = np.asarray(g.fill, dtype="float64")
+            for name in ("mean", "scale"):
+                value = getattr(g, name)
+                entry[name] = value is not None
+                if value is not None:
+                    arrays[f"group{i}_{name}"] = np.asarray(value, dtype="float64")
+        groups.append(entry)
+    if predictor.classifier:
+        classes = np.asarray(predictor.classes)
+        if classes.dtype.kind not in "iub":
+            raise CompileError("class indices are not integers")
+        arrays["classes"] = classes.astype("int64")
+    header = {
+        "format_version": FORMAT_VERSION,
+        "kind": predictor.kind,
+        "features": list(predictor.features),
+        "classifier": bool(predictor.classifier),
+        "n_classes": int(predictor.n_classes),
+        "depth": int(predictor.forest.depth),
+        "labels": None if labels is None else [_plain(v) for v in labels],
+        "groups": groups,
+    }
+    try:
+        text = json.dumps(header, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise CompileError(f"header: {error}") from None
+    arrays["header"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # uncompressed: a load is a read
+    return buffer.getvalue()
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def load_compiled(data: bytes) -> FastPredictor:
+    """The :class:`FastPredictor` ``data`` (what :func:`save_compiled` wrote) holds, read with
+    ``allow_pickle=False`` and needing only numpy. The caller verifies the bytes' sha256
+    first. :class:`ValueError` naming what is wrong when ``data`` is not such a file."""
+    import zipfile
+
+    try:
+        loaded = np.load(io.BytesIO(data), allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz")
+        with loaded as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"not a compiled model: {error}") from None
+    try:
+        header = json.loads(arrays.pop("header").tobytes().decode("utf-8"))
+        return _from_arrays(header, arrays)
+    except (
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+    ) as error:
+        raise ValueError(f"not a compiled model: {type(error).__name__}: {error}") from None
+
+
+def _from_arrays(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> FastPredictor:
+    if header.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"compiled model format {header.get('format_version')!r} is not {FORMAT_VERSION}")
+    kind = header["kind"]
+    if kind not in SAVED_KINDS:
+        raise ValueError(f"compiled model kind {kind!r} is not one of {', '.join(SAVED_KINDS)}")
+    features = [str(f) for f in header["features"]]
+    groups: list[_Group] = []
+    for i, entry in enumerate(header["groups"]):
+        positions = [int(p) for p in entry["positions"]]
+        if any(p < 0 or p >= len(features) for p in positions):
+            raise ValueError("a branch reads a feature that does not exist")
+        if entry["kind"] == "categorical":
+            categories = [{str(c): j for j, c in enumerate(cats)} for cats in entry["categories"]]
+            widths = [len(c) for c in categories]
+            groups.append(
+                _Group(
+                    "categorical",
+                    positions,
+                    [str(v) for v in entry["fill"]],
+                    categories=categories,
+                    widths=widths,
+                    width=sum(widths),
+                )
+            )
+        elif entry["kind"] in ("numeric", "bool", "datetime"):
+            groups.append(
+                _Group(
+                    entry["kind"],
+                    positions,
+                    arrays[f"group{i}_fill"],
+                    mean=arrays[f"group{i}_mean"] if entry.get("mean") else None,
+                    scale=arrays[f"group{i}_scale"] if entry.get("scale") else None,
+                    width=len(positions),
+                )
+            )
+        else:
+            raise ValueError(f"unknown branch kind {entry['kind']!r}")
+    forest = _Forest.of_arrays(
+        {k[len("forest_") :]: v for k, v in arrays.items() if k.startswith("forest_")}, header["depth"]
+    )
+    if len(forest.nodes) and int(forest.nodes["feature"].max()) >= sum(g.width for g in groups):
+        raise ValueError("a tree reads a column the preprocessing does not make")
+    predictor = FastPredictor.__new__(FastPredictor)
+    predictor.features = features
+    predictor.pre = _Preprocessor.of_groups(groups)
+    predictor.model = None
+    predictor.classifier = bool(header["classifier"])
+    predictor.forest = forest
+    predictor.kind = kind
+    predictor.n_classes = int(header["n_classes"])
+    predictor.labels = header.get("labels")
+    if predictor.classifier:
+        predictor.classes = arrays["classes"]
+        if (
+            forest.leaf_value.shape[1:] != (predictor.n_classes,)
+            or len(predictor.classes) != predictor.n_classes
+        ):
+            raise ValueError("leaf values do not match the classes")
+    return predictor
