@@ -263,7 +263,8 @@ def test_print_decisions() -> None:
 
 def test_shadow_scores_every_request_off_the_response_path(applied: Path) -> None:
     """Shadow: the stable arm answers every request; the candidate scores the same rows in
-    the shadow process after the answer is sent, logged as ``arm: shadow`` (here the candidate is v1 itself, set in state)."""
+    the shadow process after the answer is sent, logged as ``arm: shadow`` (here the candidate
+    is v1 itself, set in state)."""
     from mlctl.providers.predlog import iter_records, prediction_log_dir
     from mlctl.state.document import RolloutRecord, State
 

@@ -109,6 +109,25 @@ def test_write_conflict_when_another_writer_bumped_the_serial(tmp_path: Path) ->
     assert State.from_json(path.read_text()).serial == 2
 
 
+def test_checkpoints_still_see_a_writer_that_came_between_them(tmp_path: Path) -> None:
+    """A backend that wrote last does not parse its own file again before the next checkpoint,
+    yet a write by anyone else in between (same size, same second) is still a conflict."""
+    path = tmp_path / "dev.json"
+    persist(LocalBackend(path), State())
+    first = LocalBackend(path)
+    mine = first.read()
+    assert mine is not None
+    persist(first, mine)
+    persist(first, mine)  # the fast path: the file is as this backend left it
+    second = LocalBackend(path)
+    theirs = second.read()
+    assert theirs is not None and len(theirs.to_json()) == len(mine.to_json())
+    persist(second, theirs)
+    with pytest.raises(StateConflictError, match="changed by another operation"):
+        persist(first, mine)
+    assert State.from_json(path.read_text()).serial == 4
+
+
 def test_write_conflict_on_other_lineage(tmp_path: Path) -> None:
     path = tmp_path / "dev.json"
     persist(LocalBackend(path), State())

@@ -47,6 +47,9 @@ class LocalBackend:
         # What this backend last saw stored: None = never looked; ("", -1) = no state existed.
         self._seen: tuple[str, int] | None = None
         self._backed_up = False
+        # The file as this backend's last write left it (inode, size, mtime, ctime): while the
+        # stored file still matches, nobody replaced it, so the next write need not parse it.
+        self._written: tuple[int, int, int, int] | None = None
 
     def describe(self) -> str:
         return f"local state file {self.path}"
@@ -88,7 +91,19 @@ class LocalBackend:
         self._seen = (state.lineage, state.serial)
         return state
 
+    def _signature(self) -> tuple[int, int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
     def _stored_header(self) -> tuple[str, int] | None:
+        """(lineage, serial) of the stored document, None when there is none. A file still
+        exactly as this backend's last write left it (every writer replaces the file, so a
+        new inode) holds what that write stored, and is not read again."""
+        if self._written is not None and self._seen is not None and self._signature() == self._written:
+            return self._seen
         text = self._read_text()
         if text is None:
             return None
@@ -109,8 +124,8 @@ class LocalBackend:
         serial greater than the one this backend last read or wrote (another writer won), or
         was created since this backend saw no state. Without a prior ``read`` the write is
         checked against ``state`` itself: the stored serial must be lower than ``state.serial``.
-        The first write of this backend copies the stored document to ``<path>.backup``,
-        and temp files orphaned by writers killed mid-write are removed.
+        The first write of this backend copies the stored document to ``<path>.backup``
+        and removes temp files orphaned by writers killed mid-write.
         """
         stored = self._stored_header()
         seen = self._seen
@@ -134,7 +149,8 @@ class LocalBackend:
                     f"run the command again"
                 )
         data = state.to_json().encode("utf-8")
-        self._remove_orphaned_temp_files()
+        if self._written is None:
+            self._remove_orphaned_temp_files()
         try:
             if stored is not None and not self._backed_up:
                 atomic_write(self.backup_path, self.path.read_bytes())
@@ -143,6 +159,7 @@ class LocalBackend:
             raise MlctlError(f"cannot write {self.describe()}: {exc}") from None
         self._backed_up = True
         self._seen = (state.lineage, state.serial)
+        self._written = self._signature()
 
     def _remove_orphaned_temp_files(self) -> None:
         """Delete temp files of writers killed mid-write (safe: the caller holds the lock)."""
