@@ -288,7 +288,7 @@ ITEMS: tuple[Item, ...] = (
     Item("ci", 2, "plan on pull requests, apply on merge", _ci,
          "add .github/workflows/plan.yml and apply.yml (mlctl init writes both)"),
     Item("endpoint_deployed", 2, "an endpoint deployed", _endpoint_deployed,
-         "declare an endpoint in deployments.yaml and run `mlctl apply -e ENV`"),
+         "run `mlctl apply -e ENV` with an endpoint declared in deployments.yaml"),
     Item("monitors", 3, "drift, serving and performance monitors", _monitors,
          "declare monitors of kind drift, serving and performance in monitors.yaml"),
     Item("drift_recent", 3, "a drift monitor run in the last 7 days", _drift_recent,
