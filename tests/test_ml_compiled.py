@@ -209,10 +209,9 @@ def test_the_compiled_artifact_is_plain_arrays_and_refuses_garbage() -> None:
 
 
 def test_the_numpy_only_helpers_follow_mlctl_ml() -> None:
-    from mlctl.ml import compiled, tables
+    from mlctl.ml import compiled
     from mlctl.ml import train as T
 
-    assert compiled._TRUE_WORDS == tables.TRUE_WORDS and compiled._FALSE_WORDS == tables.FALSE_WORDS
     values = [
         None,
         np.nan,
@@ -231,6 +230,5 @@ def test_the_numpy_only_helpers_follow_mlctl_ml() -> None:
         assert compiled._is_missing(v) == T.is_missing(v), v
         if not T.is_missing(v):
             assert compiled._category_text(v) == T.category_text(v), v
-        assert compiled._to_bool(v) == tables.to_bool(v), v
     raw = np.array([["2024-01-02T03:04:05Z"], [None], ["junk"]], dtype=object)
     assert np.array_equal(compiled._epoch_frame(raw), T.to_epoch_frame(raw), equal_nan=True)

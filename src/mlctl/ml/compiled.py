@@ -56,6 +56,8 @@ from typing import Any
 
 import numpy as np
 
+from mlctl.ml.values import to_bool
+
 __all__ = [
     "SAVED_KINDS",
     "CompileError",
@@ -166,31 +168,6 @@ def _num(value: Any) -> float:
         return math.nan
 
 
-#: :data:`mlctl.ml.tables.TRUE_WORDS` / ``FALSE_WORDS``, kept here so a compiled model loads
-#: without pandas (tests/test_ml_compiled.py checks they stay equal)
-_TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
-_FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "0.0"})
-
-
-def _to_bool(value: object) -> bool | None:
-    """:func:`mlctl.ml.tables.to_bool` without pandas (same rules)."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        if value == 1:
-            return True
-        if value == 0:
-            return False
-        return None
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _TRUE_WORDS:
-            return True
-        if word in _FALSE_WORDS:
-            return False
-    return None
-
-
 def _is_missing(value: Any) -> bool:
     """:func:`mlctl.ml.train.is_missing` without importing pandas (its NA and NaT can only
     reach here when pandas is already loaded)."""
@@ -231,7 +208,7 @@ def _flag(value: Any) -> float:
         return math.nan
     if isinstance(value, bool):
         return 1.0 if value else 0.0
-    flag = _to_bool(value)
+    flag = to_bool(value)
     return math.nan if flag is None else float(flag)
 
 

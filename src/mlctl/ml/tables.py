@@ -21,11 +21,9 @@ import pandas as pd
 
 from mlctl.errors import MlctlError
 from mlctl.ml.fingerprint import fingerprint_file
+from mlctl.ml.values import to_bool
 
 __all__ = ["coerce_series", "fingerprint_file", "read_table"]
-
-TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
-FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "0.0"})
 
 
 def read_table(
@@ -115,25 +113,6 @@ def to_utc_datetime(series: pd.Series) -> pd.Series:
         except (ValueError, TypeError, OverflowError):
             continue
     return pd.to_datetime(text, utc=True, format="mixed", errors="coerce")
-
-
-def to_bool(value: object) -> bool | None:
-    """``True``/``False`` for bool-like values (bools, 0/1, yes/no, true/false, y/n, t/f)."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        if value == 1:
-            return True
-        if value == 0:
-            return False
-        return None
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in TRUE_WORDS:
-            return True
-        if word in FALSE_WORDS:
-            return False
-    return None
 
 
 def _to_text(value: object) -> str:

@@ -40,7 +40,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mlctl.errors import MlctlError
-from mlctl.ml.tables import FALSE_WORDS, TRUE_WORDS, to_bool
+from mlctl.ml.values import FALSE_WORDS, TRUE_WORDS, to_bool
 from mlctl.spec.estimators import ALLOWED_ESTIMATORS, Task
 from mlctl.spec.models import Training
 

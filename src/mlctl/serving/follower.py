@@ -257,22 +257,7 @@ def load_version(
         predictor = PipelinePredictor(pipeline, features)
     if note:
         log.warning("%s v%s: %s", model, record.version, note)
-    model_spec = spec.config.models.get(model)
-    risk = dict(model_spec.serving.risk_levels) if model_spec is not None else {}
-    return LoadedModel(
-        name=model,
-        version=record.version,
-        stage=stage,
-        record=record,
-        signature=signature,
-        predictor=predictor,
-        pipeline=pipeline,
-        risk_levels={k: float(v) for k, v in risk.items()},
-        loaded_at=datetime.now(UTC).isoformat(),
-        load_seconds=time.perf_counter() - started,
-        fast_path_note=note,
-        sha256=artifact.sha256,
-    )
+    return _loaded(spec, model, record, stage, started, signature, predictor, pipeline=pipeline, note=note)
 
 
 def _load_compiled(
@@ -293,6 +278,23 @@ def _load_compiled(
     signature = signature_for(spec, model, record, predictor)
     if [i["name"] for i in signature["inputs"]] != predictor.features:
         raise MlctlError(f"{record.compiled.uri}: its features differ from the version's signature")
+    return _loaded(spec, model, record, stage, started, signature, predictor, pipeline=None, note=None)
+
+
+def _loaded(
+    spec: EnvSpec,
+    model: str,
+    record: ModelVersion,
+    stage: str,
+    started: float,
+    signature: dict[str, Any],
+    predictor: Predictor,
+    *,
+    pipeline: Any,
+    note: str | None,
+) -> LoadedModel:
+    """The :class:`LoadedModel` of a verified version (``pipeline`` None: loaded compiled)."""
+    assert record.artifact is not None
     model_spec = spec.config.models.get(model)
     risk = dict(model_spec.serving.risk_levels) if model_spec is not None else {}
     return LoadedModel(
@@ -302,12 +304,13 @@ def _load_compiled(
         record=record,
         signature=signature,
         predictor=predictor,
-        pipeline=None,
+        pipeline=pipeline,
         risk_levels={k: float(v) for k, v in risk.items()},
         loaded_at=datetime.now(UTC).isoformat(),
         load_seconds=time.perf_counter() - started,
+        fast_path_note=note,
         sha256=record.artifact.sha256,
-        loaded_from="compiled",
+        loaded_from="pickle" if pipeline is not None else "compiled",
     )
 
 
