@@ -13,11 +13,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlctl.errors import MlctlError
 
 FORMAT_VERSION = 1
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
 
 VersionStatus = Literal["passed", "rejected"]
 StageName = Literal["none", "staging", "production", "archived"]
@@ -29,9 +31,11 @@ def utcnow() -> str:
 
 
 class Doc(BaseModel):
-    """Base of state nodes: tolerant of keys added by newer minor versions."""
+    """Base of state nodes: tolerant of keys added by newer minor versions. A non-finite float
+    (a metric that came out NaN) is written as the string ``"NaN"``/``"Infinity"``, which
+    strict JSON readers accept and which reads back as the same float."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", ser_json_inf_nan="strings")
 
 
 class GitInfo(Doc):
@@ -270,17 +274,21 @@ class State(Doc):
         """The registry of ``model``, created empty if absent."""
         return self.models.setdefault(model, ModelRegistry())
 
-    def to_json(self) -> str:
-        """Canonical JSON text (sorted keys, 2-space indent, trailing newline)."""
-        import json
-
-        data = self.model_dump(mode="json")
+    def to_bytes(self) -> bytes:
+        """Canonical UTF-8 JSON (sorted keys, 2-space indent, trailing newline): the same
+        state always gives the same bytes. An empty ``rollouts`` and a monitor's empty
+        ``history`` are left out, so older readers never see those keys."""
+        data = orjson.loads(self.model_dump_json())
         if not data.get("rollouts"):
-            data.pop("rollouts", None)  # older readers and golden files never see an empty key
+            data.pop("rollouts", None)
         for record in data.get("monitors", {}).values():
             if not record.get("history"):
-                record.pop("history", None)  # likewise for a monitor without recorded runs
-        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+                record.pop("history", None)
+        return orjson.dumps(data, option=_CANONICAL)
+
+    def to_json(self) -> str:
+        """:meth:`to_bytes` as text."""
+        return self.to_bytes().decode("utf-8")
 
     @classmethod
     def from_json(cls, text: str) -> State:

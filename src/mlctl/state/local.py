@@ -148,7 +148,7 @@ class LocalBackend:
                     f"({self.describe()}: serial {serial}, expected {seen_serial}); "
                     f"run the command again"
                 )
-        data = state.to_json().encode("utf-8")
+        data = state.to_bytes()
         if self._written is None:
             self._remove_orphaned_temp_files()
         try:

@@ -170,7 +170,7 @@ class S3Backend:
         kwargs: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": self.key,
-            "Body": state.to_json().encode("utf-8"),
+            "Body": state.to_bytes(),
             "ContentType": "application/json",
             "Metadata": {"mlctl-lineage": state.lineage, "mlctl-serial": str(state.serial)},
         }
