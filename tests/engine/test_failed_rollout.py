@@ -11,7 +11,7 @@ endpoint's state records the failed rollout, and the next plan proposes both aga
 from __future__ import annotations
 
 from engine.harness import World, actions, errors
-from mlctl.engine.apply import Status
+from mlctl.engine.outcomes import Status
 from mlctl.state.document import State
 from plan.world import edit
 

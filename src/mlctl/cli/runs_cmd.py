@@ -15,11 +15,10 @@ if TYPE_CHECKING:
 
 def _store(repo: Path, env: str) -> RunStore:
     from mlctl.ml.tracking import RunStore
-    from mlctl.providers import local_root
+    from mlctl.providers import runs_root
     from mlctl.workspace import open_workspace
 
-    ws = open_workspace(repo, env)
-    return RunStore(ws.repo / local_root(ws.spec) / "runs" / env)
+    return RunStore(runs_root(open_workspace(repo, env).spec))
 
 
 @click.group("runs")

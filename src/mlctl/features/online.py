@@ -32,9 +32,12 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlctl.errors import MlctlError
+
+if TYPE_CHECKING:
+    from mlctl.spec.envspec import EnvSpec
 
 __all__ = [
     "OnlineStore",
@@ -321,12 +324,12 @@ class RedisOnlineStore:
         self._r.close()
 
 
-def online_store_name(spec: Any) -> str:
+def online_store_name(spec: EnvSpec) -> str:
     """The provider name ``providers.online`` of an environment (``local`` by default)."""
     return str(getattr(spec.config.providers, "online", "local"))
 
 
-def online_store(spec: Any) -> OnlineStore:
+def online_store(spec: EnvSpec) -> OnlineStore:
     """The online store an environment names in ``providers.online`` (see module).
 
     ``spec`` is an :class:`mlctl.spec.envspec.EnvSpec`. A ``local`` provider means the embedded

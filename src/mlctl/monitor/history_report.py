@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mlctl.monitor.report import _CSS, _fmt
+from mlctl.monitor.report import REPORT_CSS, fmt
 from mlctl.plan.triggers import parse_time
 from mlctl.spec.models import DriftMonitor, Environment, PerformanceMonitor, ServingMonitor
 from mlctl.state.document import MonitorPoint, State
@@ -147,10 +147,10 @@ def _rollout_panel(model: str, config: Environment, state: State) -> _Panel:
             continue
         for decision in record.decisions:
             _add(panel.series, f"{name} candidate", parse_time(decision.time), decision.weight)
-            stats = ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(decision.statistics.items())[:8])
+            stats = ", ".join(f"{k} {fmt(v)}" for k, v in sorted(decision.statistics.items())[:8])
             rows.append(
                 f"<tr><td>{html.escape(name)}</td><td>{html.escape(decision.time)}</td><td>{decision.step}</td>"
-                f"<td>{_fmt(decision.weight)}</td><td>{html.escape(decision.verdict)}</td>"
+                f"<td>{fmt(decision.weight)}</td><td>{html.escape(decision.verdict)}</td>"
                 f"<td>{html.escape(decision.reason)}</td><td>{html.escape(stats)}</td></tr>"
             )
     if rows:
@@ -226,7 +226,7 @@ def render_history_html(environment: str, config: Environment, state: State) -> 
     span = f"{times[0]} to {times[-1]}" if times else "no runs yet"
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>mlctl monitor history: {esc(environment)}</title><style>{_CSS}</style></head><body>",
+        f"<title>mlctl monitor history: {esc(environment)}</title><style>{REPORT_CSS}</style></head><body>",
         f"<h1>Monitor history of <code>{esc(environment)}</code></h1>",
         f"<p class='muted'>{runs} monitor runs recorded ({esc(span)}); the last "
         "runs of each monitor are kept in the state.</p>",

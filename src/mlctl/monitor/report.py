@@ -23,7 +23,9 @@ _ICON = {"ok": "ok", "breach": "BREACH", "insufficient": "not judged", "skipped"
 _MD_ICON = {"ok": "✅", "breach": "🔴", "insufficient": "⚪", "skipped": "⏭️", "error": "❌"}
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def fmt(value: Any, digits: int = 3) -> str:
+    """``value`` as reports show it: ``-`` for None, floats to ``digits`` places (scientific when
+    tiny or huge), anything else as ``str``."""
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -72,9 +74,9 @@ def render_text(run: RunResult) -> str:
 def _finding_line(f: Finding) -> str:
     if f.note.startswith("not judged"):
         return f"{f.name}: {f.note}"
-    text = f"{f.name}: {f.test} {_fmt(f.statistic)} (threshold {f.op} {_fmt(f.threshold)}), {f.severity}"
+    text = f"{f.name}: {f.test} {fmt(f.statistic)} (threshold {f.op} {fmt(f.threshold)}), {f.severity}"
     if f.p_adjusted is not None:
-        text += f", p_adj {_fmt(f.p_adjusted)}"
+        text += f", p_adj {fmt(f.p_adjusted)}"
     if f.note:
         text += f"; {f.note}"
     return text
@@ -119,8 +121,8 @@ def render_markdown(run: RunResult) -> str:
             for f in sort_findings(r.findings):
                 mark = "🔴" if f.breach else ("⚪" if f.note.startswith("not judged") else "")
                 out.append(
-                    f"| {mark} | `{f.name}` | {f.test} | {_fmt(f.statistic)} | {f.op} {_fmt(f.threshold)} | "
-                    f"{f.severity} | {_fmt(f.p_adjusted)} | {_fmt(f.n_reference)} / {_fmt(f.n_current)} |"
+                    f"| {mark} | `{f.name}` | {f.test} | {fmt(f.statistic)} | {f.op} {fmt(f.threshold)} | "
+                    f"{f.severity} | {fmt(f.p_adjusted)} | {fmt(f.n_reference)} / {fmt(f.n_current)} |"
                 )
         for a in r.actions:
             out.append(f"- **{a.action}**: {'' if a.ok else 'failed: '}{_md(a.detail)}")
@@ -185,7 +187,7 @@ def _histogram(ref: Any, cur: Any, categorical: bool, title: str) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-_CSS = """
+REPORT_CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#222;max-width:1200px}
 h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.5rem 0}
@@ -202,7 +204,7 @@ def render_html(run: RunResult) -> str:
     esc = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>mlctl monitors: {esc(run.environment)}</title><style>{_CSS}</style></head><body>",
+        f"<title>mlctl monitors: {esc(run.environment)}</title><style>{REPORT_CSS}</style></head><body>",
         f"<h1>Monitors of <code>{esc(run.environment)}</code></h1>",
         f"<p class='muted'>{esc(run.time)} &middot; {len(run.fired)} of {len(run.results)} fired</p>",
         "<table><tr><th>Monitor</th><th>Kind</th><th>Model</th><th>Status</th><th>Summary</th></tr>",
@@ -223,7 +225,7 @@ def render_html(run: RunResult) -> str:
             parts.append(f"<p><b>{a.action}</b>: {'' if a.ok else 'failed: '}{esc(a.detail)}</p>")
         if r.metrics:
             parts.append("<table><tr>" + "".join(f"<th>{esc(k)}</th>" for k in r.metrics) + "</tr><tr>")
-            parts.append("".join(f"<td>{esc(_fmt(v))}</td>" for v in r.metrics.values()) + "</tr></table>")
+            parts.append("".join(f"<td>{esc(fmt(v))}</td>" for v in r.metrics.values()) + "</tr></table>")
         if not r.findings:
             continue
         parts.append(
@@ -234,9 +236,9 @@ def render_html(run: RunResult) -> str:
         for f in ordered:
             cls = f"{'breach ' if f.breach else ''}{f.severity if f.statistic is not None else ''}"
             parts.append(
-                f"<tr class='{cls}'><td>{esc(f.name)}</td><td>{f.test}</td><td>{_fmt(f.statistic)}</td>"
-                f"<td>{f.op} {_fmt(f.threshold)}</td><td>{f.severity}</td><td>{_fmt(f.p_value)}</td>"
-                f"<td>{_fmt(f.p_adjusted)}</td><td>{_fmt(f.n_reference)}</td><td>{_fmt(f.n_current)}</td>"
+                f"<tr class='{cls}'><td>{esc(f.name)}</td><td>{f.test}</td><td>{fmt(f.statistic)}</td>"
+                f"<td>{f.op} {fmt(f.threshold)}</td><td>{f.severity}</td><td>{fmt(f.p_value)}</td>"
+                f"<td>{fmt(f.p_adjusted)}</td><td>{fmt(f.n_reference)}</td><td>{fmt(f.n_current)}</td>"
                 f"<td>{esc(f.note)}</td></tr>"
             )
         parts.append("</table>")
@@ -245,7 +247,7 @@ def render_html(run: RunResult) -> str:
             parts.append("<div class='grid'>")
             for f in plots:
                 ref, cur, categorical = r.samples[f.name]
-                title = f"{f.name}: {f.test} {_fmt(f.statistic)} ({f.severity})"
+                title = f"{f.name}: {f.test} {fmt(f.statistic)} ({f.severity})"
                 image = _histogram(ref, cur, categorical, title)
                 parts.append(
                     f"<div class='card{' breach' if f.breach else ''}'><img alt='{esc(f.name)} histogram' "

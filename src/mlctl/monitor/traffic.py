@@ -35,6 +35,7 @@ import numpy as np
 
 from mlctl.monitor import sources, stats
 from mlctl.monitor.results import Finding, MonitorResult, production_version
+from mlctl.providers.predlog import LogStore
 from mlctl.spec.envspec import EnvSpec
 from mlctl.spec.models import ServingMonitor
 from mlctl.state.document import State
@@ -198,7 +199,7 @@ def _scores(frame: Any, classifier: bool | None) -> Any:
 
 
 def _prediction_shift(
-    store: Any, start: datetime, since: datetime, version: int, classifier: bool | None
+    store: LogStore, start: datetime, since: datetime, version: int, classifier: bool | None
 ) -> tuple[Finding, float | None, float | None] | None:
     """Mean shift of the production version's predictions against the baseline window's."""
     import pandas as pd

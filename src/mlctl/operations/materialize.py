@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlctl.engine.apply import ActionOutcome, Status
+from mlctl.engine.outcomes import ActionOutcome, Status
 from mlctl.errors import Diagnostic, MlctlError
 from mlctl.operations.results import MaterializeResult
 from mlctl.state.document import GitInfo

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlctl.engine.apply import ActionOutcome, OutcomeAddresses, Status
+from mlctl.engine.outcomes import ActionOutcome, OutcomeAddresses, Status
 from mlctl.errors import Diagnostic
 from mlctl.plan.model import Plan
 

@@ -46,7 +46,10 @@ from mlctl.state.document import GitInfo, RolloutDecision, RolloutRecord, State
 from mlctl.workspace import Workspace
 
 if TYPE_CHECKING:
+    from mlctl.monitor.rollout_analysis import Verdict
     from mlctl.plan.model import RolloutStep
+    from mlctl.spec.models import Endpoint, Rollout
+    from mlctl.state.document import ModelRegistry
 
 __all__ = ["RolloutResult", "abort", "declared", "preview", "promote", "status", "step", "step_all"]
 
@@ -197,7 +200,7 @@ def _hold_reason(record: RolloutRecord, why: str) -> str:
     return f"A/B split holds at {record.weight:g}% ({why}); promote or abort by hand"
 
 
-def _rolled_back(registry: Any, stage: str, version: int) -> str | None:
+def _rolled_back(registry: ModelRegistry, stage: str, version: int) -> str | None:
     """When a rollback last took ``version`` out of ``stage`` (None: never)."""
     for event in reversed(registry.history):
         if event.stage == stage and event.action == "rollback" and event.from_version == version:
@@ -206,7 +209,7 @@ def _rolled_back(registry: Any, stage: str, version: int) -> str | None:
 
 
 def _start_reason(
-    state: State, spec: Any, rollout: Any, record: RolloutRecord | None
+    state: State, spec: Endpoint, rollout: Rollout, record: RolloutRecord | None
 ) -> tuple[int | None, str]:
     """(candidate version to start with, why) -- version None when nothing is to start."""
     registry = state.models.get(spec.model)
@@ -238,8 +241,8 @@ def _time(text: str) -> datetime:
 
 
 def _analyze(
-    ws: Workspace, state: State, endpoint: str, spec: Any, rollout: Any, record: RolloutRecord
-) -> Any:
+    ws: Workspace, state: State, endpoint: str, spec: Endpoint, rollout: Rollout, record: RolloutRecord
+) -> Verdict:
     from mlctl.monitor.quality import delayed_labels
     from mlctl.monitor.rollout_analysis import analyze, arm_samples, join_labels
     from mlctl.providers.predlog import iter_records, prediction_log_store

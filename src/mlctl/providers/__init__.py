@@ -17,7 +17,9 @@ from mlctl.spec.envspec import EnvSpec
 from mlctl.spec.models import K8sProvider, LocalProvider, S3Provider
 
 
-def _config(spec: EnvSpec, name: str) -> object:
+def provider_config(spec: EnvSpec, name: str) -> object:
+    """The configuration of provider ``name`` in ``spec`` (the built-in ``local`` when it has no
+    file); MlctlError when another provider has no ``providers/<name>.yaml``."""
     config = spec.providers.get(name)
     if config is None and name == "local":
         return LocalProvider(type="local")
@@ -29,7 +31,7 @@ def _config(spec: EnvSpec, name: str) -> object:
 def artifact_store(spec: EnvSpec) -> ArtifactStore:
     """The artifact store named by ``providers.artifacts``."""
     name = spec.config.providers.artifacts
-    config = _config(spec, name)
+    config = provider_config(spec, name)
     if isinstance(config, LocalProvider):
         return LocalArtifactStore(spec.repo, config.root, spec.name)
     if isinstance(config, S3Provider):
@@ -50,7 +52,7 @@ def artifact_store(spec: EnvSpec) -> ArtifactStore:
 
 def local_root(spec: EnvSpec) -> str:
     """The directory (repo-relative) local runs and caches live under."""
-    config = _config(spec, spec.config.providers.artifacts)
+    config = provider_config(spec, spec.config.providers.artifacts)
     return config.root if isinstance(config, LocalProvider) else ".mlctl"
 
 
@@ -62,7 +64,7 @@ def runs_root(spec: EnvSpec) -> Path:
 
 def serving(spec: EnvSpec, name: str) -> ServingProvider:
     """The serving provider called ``name``."""
-    config = _config(spec, name)
+    config = provider_config(spec, name)
     if isinstance(config, LocalProvider):
         return LocalServing(spec.repo, spec.name, config.root)
     if isinstance(config, K8sProvider):

@@ -248,10 +248,10 @@ class S3ClientFactory:
 def prediction_log_store(spec: EnvSpec, model: str) -> LogStore:
     """Where ``model``'s prediction log lives in ``spec``'s environment: the bucket of its S3
     artifacts provider, else the local directory (:func:`prediction_log_dir`)."""
-    from mlctl.providers import _config, local_root
+    from mlctl.providers import local_root, provider_config
     from mlctl.spec.models import S3Provider
 
-    config = _config(spec, spec.config.providers.artifacts)
+    config = provider_config(spec, spec.config.providers.artifacts)
     if isinstance(config, S3Provider):
         prefix = "/".join(p for p in (config.prefix.strip("/"), spec.name, "predictions", model) if p)
         factory = S3ClientFactory(config.region, config.endpoint_url, config.profile)

@@ -67,6 +67,7 @@ from mlctl.serving.responses import Unprocessable, validation_error
 from mlctl.serving.schemas import request_model
 from mlctl.serving.settings import ServingSettings
 from mlctl.serving.shadow import ShadowCandidate, ShadowScorer
+from mlctl.spec.envspec import EnvSpec
 
 log = logging.getLogger("mlctl.serving")
 
@@ -535,7 +536,7 @@ def _info(loaded: LoadedModel) -> dict[str, str]:
     }
 
 
-def _endpoint_name(spec: Any, model: str, stage: str) -> str:
+def _endpoint_name(spec: EnvSpec, model: str, stage: str) -> str:
     for name, endpoint in spec.config.endpoints.items():
         if endpoint.model == model and endpoint.stage == stage:
             return str(name)
