@@ -12,7 +12,7 @@ written by :func:`mlctl.state.backend.persist` to a local state file):
    row. The model is the example's, trained by ``mlctl apply`` (mlctl's preprocessing +
    random forest pipeline); MLflow logs that same fitted pipeline with ``mlflow.sklearn`` and
    loads it with ``mlflow.pyfunc.load_model("models:/<name>@production")``; mlctl loads it
-   with its public loader :func:`mlctl.operations.models.load_model` (the environment's
+   with its public loader :func:`mlctl.operations.loading.load_model` (the environment's
    spec and state, the sha256 check, then the compiled numpy-only form: no unpickling, no
    scikit-learn).
 
@@ -228,7 +228,7 @@ class MlctlSide:
 
     def load_code(self, repo: Path, name: str, features: list[str]) -> str:
         return (
-            "from mlctl.operations.models import load_model\n"
+            "from mlctl.operations.loading import load_model\n"
             f"m = load_model({str(repo)!r}, {name!r}, stage='production', env='dev')\n"
             f"m.predict([[0.0] * {len(features)}])\n"
         )

@@ -3,8 +3,10 @@ state untouched. Each case edits one file of an applied example repository."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -263,3 +265,84 @@ def test_a_secret_in_a_path_is_not_printed(applied: Path, monkeypatch: pytest.Mo
         result = invoke(applied, *command)
         assert result.exit_code == 1
         assert "${MLCTL_TEST_FILE}" in result.stderr and "s3cr3t" not in result.output
+
+
+# -- the same diagnostics as JSON (plan --format json, validate --format json) -------------
+
+
+def json_failure(repo: Path, *args: str) -> dict[str, Any]:
+    """Run a command that must fail: exit 1, the diagnostics document on stdout, and on stderr
+    the text view's lines, one per diagnostic, each the ``message`` of one JSON diagnostic."""
+    result = invoke(repo, *args)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    document = json.loads(result.stdout)
+    assert document["valid"] is False and document["errored"] is True
+    assert document["error_count"] == len(document["diagnostics"]) and document["warning_count"] == 0
+    assert result.stderr.splitlines() == [f"Error: {d['message']}" for d in document["diagnostics"]]
+    return cast(dict[str, Any], document)
+
+
+def test_plan_json_of_a_bad_config_is_a_diagnostics_document(applied: Path) -> None:
+    path = applied / D / "models.yaml"
+    path.write_text(path.read_text().replace("test_size: 0.2 ", "test_size: 2   ", 1))
+    state = (applied / "state" / "dev.json").read_bytes()
+
+    document = json_failure(applied, "plan", "-e", "dev", "--format", "json")
+
+    [diagnostic] = document["diagnostics"]
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "test_size: 2" in text)
+    assert diagnostic["severity"] == "error"
+    assert diagnostic["path"] == "models.churn-predictor.training.test_size"
+    assert diagnostic["range"] == {"filename": f"{D}models.yaml", "start": {"line": line}}
+    assert "test_size" in diagnostic["message"] and diagnostic["summary"] in diagnostic["message"]
+    assert (applied / "state" / "dev.json").read_bytes() == state
+    # validate prints the same document for the same problem
+    assert json_failure(applied, "validate", "-e", "dev", "--format", "json") == document
+
+
+def test_plan_json_of_any_user_error_parses(applied: Path) -> None:
+    """Not only configuration: whatever stops the plan, stdout is the diagnostics document."""
+    (applied / "data" / "churn_outcomes.csv").unlink()
+    [missing] = json_failure(applied, "plan", "-e", "dev", "--format", "json")["diagnostics"]
+    assert missing["address"] == "dataset.churn_outcomes"
+    assert missing["range"]["filename"] == f"{D}data.yaml"
+    [unknown] = json_failure(applied, "plan", "-e", "dve", "--format", "json")["diagnostics"]
+    assert "dev" in unknown["summary"] and unknown["range"] is None
+
+
+def test_plan_json_diagnostics_never_show_a_secret(applied: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLCTL_TEST_FILE", "s3cr3t-name")
+    path = applied / D / "data.yaml"
+    path.write_text(
+        path.read_text().replace("path: data/churn_outcomes.csv", "path: data/${MLCTL_TEST_FILE}.csv")
+    )
+    result = invoke(applied, "plan", "-e", "dev", "--format", "json")
+    assert result.exit_code == 1 and "s3cr3t" not in result.output
+    [diagnostic] = json.loads(result.stdout)["diagnostics"]
+    assert "${MLCTL_TEST_FILE}" in diagnostic["message"]
+
+
+def test_validate_json_of_valid_environments(applied: Path) -> None:
+    result = invoke(applied, "validate", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "format_version": "1.0",
+        "valid": True,
+        "errored": False,
+        "error_count": 0,
+        "warning_count": 0,
+        "diagnostics": [],
+    }
+    assert result.stderr == ""
+
+
+def test_validate_json_collects_every_environment(applied: Path) -> None:
+    for env in ("dev", "prod"):
+        path = applied / "environments" / env / "models.yaml"
+        path.write_text(path.read_text().replace("test_size: 0.2 ", "test_size: 2   ", 1))
+    document = json_failure(applied, "validate", "--format", "json")
+    assert sorted(d["range"]["filename"] for d in document["diagnostics"]) == [
+        "environments/dev/models.yaml",
+        "environments/prod/models.yaml",
+    ]

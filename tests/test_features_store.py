@@ -3,7 +3,6 @@ agreement of online and offline values for the same entity and time (SQLite and 
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import local_redis
+from feature_repo import ROWS, write_repo
 from mlctl.errors import MlctlError
 from mlctl.features.materialize import materialize_view
 from mlctl.features.store import (
@@ -21,75 +22,8 @@ from mlctl.features.store import (
     PRESENT,
     FeatureStore,
 )
-from test_features_online import redis_server  # noqa: F401 - fixture
 
-
-def write_repo(
-    root: Path,
-    rows: list[tuple[str, str, Any, Any]] | pd.DataFrame,
-    *,
-    ttl: str | None = "2d",
-    online: bool = True,
-    online_provider: str | None = None,
-    extra_providers: dict[str, str] | None = None,
-) -> Path:
-    """A minimal repository: one dataset (customer_id, event_timestamp, orders, value),
-    entity customer, feature view cf (orders, value)."""
-    env = root / "environments" / "dev"
-    env.mkdir(parents=True, exist_ok=True)
-    (root / "data").mkdir(exist_ok=True)
-    frame = (
-        rows
-        if isinstance(rows, pd.DataFrame)
-        else pd.DataFrame(rows, columns=["customer_id", "event_timestamp", "orders", "value"])
-    )
-    frame.to_csv(root / "data" / "activity.csv", index=False)
-    providers = {"online": online_provider} if online_provider else {}
-    (env / "environment.yaml").write_text(
-        "backend: {type: local, path: state/dev.json}\n"
-        + (f"providers: {providers}\n".replace("'", "") if providers else "")
-    )
-    (env / "data.yaml").write_text(
-        textwrap.dedent(
-            """\
-            datasets:
-              activity:
-                path: data/activity.csv
-                timestamp: event_timestamp
-                schema: {customer_id: string, event_timestamp: datetime, orders: int, value: float}
-            """
-        )
-    )
-    (env / "features.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            entities:
-              customer: {{join_key: customer_id}}
-            feature_views:
-              cf:
-                entities: [customer]
-                source: activity
-                {"ttl: " + ttl if ttl else ""}
-                online: {"true" if online else "false"}
-                features: {{orders: int, value: float}}
-            """
-        )
-    )
-    if extra_providers:
-        (root / "providers").mkdir(exist_ok=True)
-        for name, text in extra_providers.items():
-            (root / "providers" / f"{name}.yaml").write_text(text)
-    return root
-
-
-ROWS = [
-    ("a", "2024-01-01T00:00:00Z", 1, 1.5),
-    ("a", "2024-01-02T00:00:00Z", 2, 2.5),
-    ("a", "2024-01-05T00:00:00Z", 3, 3.5),
-    ("b", "2024-01-01T00:00:00Z", 10, 10.5),
-    ("b", "2024-01-01T00:00:00Z", 11, None),  # same time as the row above: last wins
-    ("c", "2024-01-03T00:00:00Z", 7, 7.5),
-]
+redis_server = local_redis.redis_server  # a session fixture: the port of a throwaway redis-server
 
 
 def materialized(root: Path, **kw: Any) -> FeatureStore:

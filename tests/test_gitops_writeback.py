@@ -159,6 +159,45 @@ def test_adds_a_stage_to_an_existing_flow_map(tmp_path: Path) -> None:
     assert 'retrain: {schedule: "0 6 * * 1", on: [drift, new_data]}' in after
 
 
+ALIGNED = """\
+models:
+  m:
+    stages:
+      staging: latest           # the version the current spec and data define
+      production: staging       # "staging" follows staging; a number pins that version
+      canary: 5 # tight
+"""
+
+
+def test_a_trailing_comment_keeps_its_column(tmp_path: Path) -> None:
+    """The example's comments sit in one column: a shorter pin pads, a longer one eats the
+    padding, and setting the old value back gives the original bytes."""
+    path = write(tmp_path, ALIGNED)
+    assert set_stage_pin(path, "m", "production", 1) is True
+    assert changed_lines(ALIGNED, path.read_text()) == [
+        (
+            '      production: staging       # "staging" follows staging; a number pins that version',
+            '      production: 1             # "staging" follows staging; a number pins that version',
+        ),
+    ]
+    assert set_stage_pin(path, "m", "production", "staging") is True
+    assert path.read_text() == ALIGNED
+
+
+def test_a_pin_that_reaches_the_comment_leaves_one_space(tmp_path: Path) -> None:
+    path = write(tmp_path, ALIGNED)
+    assert set_stage_pin(path, "m", "staging", "a-much-longer-name-than-the-gap") is True
+    assert set_stage_pin(path, "m", "canary", 12) is True
+    assert changed_lines(ALIGNED, path.read_text()) == [
+        (
+            "      staging: latest           # the version the current spec and data define",
+            "      staging: a-much-longer-name-than-the-gap # the version the current spec and data define",
+        ),
+        ("      canary: 5 # tight", "      canary: 12 # tight"),
+    ]
+    assert load(path)["models"]["m"]["stages"]["canary"] == 12
+
+
 def test_crlf_line_endings_are_kept(tmp_path: Path) -> None:
     text = "models:\r\n  m:\r\n    stages:\r\n      production: 1\r\n"
     path = write(tmp_path, text)

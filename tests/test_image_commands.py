@@ -3,7 +3,7 @@
 The manifests are rendered as ``mlctl render`` and the k8s provider render them; each
 container's process is what the kubelet would start on the image (its ENTRYPOINT/CMD read
 from the Dockerfile, combined with the container's ``command``/``args`` by
-:func:`test_serving_docker.kubelet_argv`), run as a real process through the installed
+:func:`container_image.kubelet_argv`), run as a real process through the installed
 ``mlctl`` console script, in the repository as the image's working directory, with the
 container's environment. Nothing of the CLI is mocked. The one change: the serving pod binds
 0.0.0.0, the test binds the same command on 127.0.0.1.
@@ -11,11 +11,8 @@ container's environment. Nothing of the CLI is mocked. The one change: the servi
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +23,7 @@ import pytest
 import yaml
 
 from conftest import edit, invoke
-from test_serving_docker import image_config, kubelet_argv
+from container_image import process_of
 
 DEPLOYMENTS = Path("environments/dev/deployments.yaml")
 TOKEN = "s3cr3t-token-from-the-secret"
@@ -36,32 +33,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def console_script() -> str:
-    """The ``mlctl`` executable the package installs (what the image's ENTRYPOINT names)."""
-    found = shutil.which("mlctl", path=str(Path(sys.executable).parent)) or shutil.which("mlctl")
-    assert found, "the mlctl console script is not installed"
-    return found
-
-
-def process_of(
-    container: dict[str, Any], secrets: dict[tuple[str, str], str] | None = None
-) -> tuple[list[str], dict[str, str]]:
-    """argv (the executable resolved on PATH, as the container runtime does) and environment
-    of ``container`` on the image; ``secrets`` answers ``secretKeyRef`` (name, key)."""
-    config = image_config()
-    argv = kubelet_argv(container, config["Entrypoint"], config["Cmd"])
-    assert argv[0] == "mlctl"
-    env = dict(os.environ)
-    env.pop("MLCTL_SERVE_TOKEN", None)
-    for variable in container.get("env", []):
-        if "value" in variable:
-            env[variable["name"]] = variable["value"]
-        else:
-            ref = variable["valueFrom"]["secretKeyRef"]
-            env[variable["name"]] = (secrets or {})[(ref["name"], ref["key"])]
-    return [console_script(), *argv[1:]], env
 
 
 def render_deployment(repo: Path, tmp_path: Path, port: int, token_secret: str | None) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """A crash-looping rollout never reaches the replicas that follow the state (issue 12).
 
 End to end through the CLI: kmock's emulator is the cluster (with
-:class:`test_k8s_client.DeploymentController` rolling Deployments out, or crash-looping the
+:class:`k8s_emulator.DeploymentController` rolling Deployments out, or crash-looping the
 new pods of a version on purpose), and a real :class:`~mlctl.serving.follower.StateFollower`
 -- what every serving pod runs -- watches the state file for the whole apply. A failed
 rollout of v2 is recorded as a failed deploy; production keeps naming v1 in state, so the
@@ -16,13 +16,13 @@ from pathlib import Path
 import kmock  # noqa: F401  (a dev extra: the in-memory Kubernetes API emulator)
 import pytest
 
-import test_k8s_client
+import k8s_emulator
 from conftest import edit, invoke, state_of
+from k8s_emulator import EmulatorThread
 from mlctl.serving.follower import LoadedModel, StateFollower
-from test_k8s_client import EmulatorThread
 
-emulator = test_k8s_client.emulator  # fixtures: kmock's emulator, KUBECONFIG pointing at it
-kube = test_k8s_client.kube
+emulator = k8s_emulator.emulator  # fixtures: kmock's emulator, KUBECONFIG pointing at it
+kube = k8s_emulator.kube
 MODEL = "churn-predictor"
 
 

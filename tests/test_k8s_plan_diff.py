@@ -1,6 +1,6 @@
 """The plan shows a unified diff of an endpoint's Kubernetes manifests: what the last apply
 rendered (kept in the endpoint's state) against what the desired state renders now. The
-cluster is kmock's in-memory Kubernetes emulator (see test_k8s_client.py)."""
+cluster is kmock's in-memory Kubernetes emulator (see k8s_emulator.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 import kmock  # noqa: F401  (a dev extra: the in-memory Kubernetes API emulator)
 import pytest
 
-import test_k8s_client
+import k8s_emulator
 from conftest import edit, invoke, state_of
-from test_k8s_client import EmulatorThread
+from k8s_emulator import EmulatorThread
 
-emulator = test_k8s_client.emulator  # fixtures: kmock's emulator, KUBECONFIG pointing at it
-kube = test_k8s_client.kube
+emulator = k8s_emulator.emulator  # fixtures: kmock's emulator, KUBECONFIG pointing at it
+kube = k8s_emulator.kube
 
 DEPLOYMENTS = Path("environments/dev/deployments.yaml")
 

@@ -1,6 +1,6 @@
 """Deploy means serving: the k8s provider waits for the rollout and records a failed one as a
 failed action, the previous version still live. The cluster is kmock's emulator with
-:class:`test_k8s_client.DeploymentController` playing the Deployment controller and kubelet
+:class:`k8s_emulator.DeploymentController` playing the Deployment controller and kubelet
 (rollouts complete, or one new pod crash-loops / fails its readiness probe on purpose)."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import Any
 import kmock  # noqa: F401  (a dev extra: the in-memory Kubernetes API emulator)
 import pytest
 
-import test_k8s_client
+import k8s_emulator
 from conftest import edit, invoke, state_of
+from k8s_emulator import ARTIFACT, PROVIDER, EmulatorThread, FakeSpec, requests_of
 from mlctl.providers.k8s import K8sServing, RolloutFailed, pod_problem, rollout_progress
 from mlctl.spec.models import Endpoint
-from test_k8s_client import ARTIFACT, PROVIDER, EmulatorThread, FakeSpec, requests_of
 
-emulator = test_k8s_client.emulator  # fixtures: kmock's emulator, KUBECONFIG pointing at it
-kube = test_k8s_client.kube
+emulator = k8s_emulator.emulator  # fixtures: kmock's emulator, KUBECONFIG pointing at it
+kube = k8s_emulator.kube
 DEPLOYMENTS = Path("environments/dev/deployments.yaml")
 DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/ml/deployments/churn-api"
 
@@ -267,7 +267,7 @@ def test_a_canary_step_reaches_the_pods_without_a_restart_and_promotion_rolls_th
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from test_rollout import row
+    from rollout_support import row
 
     models = on_k8s / "environments" / "dev" / "models.yaml"
     edit(models, "      production: staging ", "      production: 1       ")

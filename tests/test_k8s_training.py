@@ -17,17 +17,17 @@ from typing import Any
 import kmock  # noqa: F401  (a dev extra: the in-memory Kubernetes API emulator)
 import pytest
 
+import k8s_emulator
 import seaweed
-import test_k8s_client
 from conftest import edit, invoke, state_of
+from container_image import process_of
+from k8s_emulator import EmulatorThread, patch_object
 from mlctl.providers.s3 import S3ArtifactStore
 from mlctl.state.document import Artifact
 from seaweed import Seaweed, fresh_bucket
-from test_image_commands import process_of
-from test_k8s_client import EmulatorThread, patch_object
 
-emulator = test_k8s_client.emulator  # fixtures: kmock's emulator, KUBECONFIG pointing at it
-kube = test_k8s_client.kube
+emulator = k8s_emulator.emulator  # fixtures: kmock's emulator, KUBECONFIG pointing at it
+kube = k8s_emulator.kube
 pytestmark = pytest.mark.slow
 s3_server = seaweed.s3_server
 s3 = seaweed.s3

@@ -10,14 +10,16 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+import pushgateway
 from conftest import invoke, state_of
+from mlctl.monitor.findings import Finding, MonitorResult
 from mlctl.monitor.history_report import PANELS
-from mlctl.monitor.results import Finding, MonitorResult
 from mlctl.monitor.run import remember
 from mlctl.state.document import MONITOR_HISTORY, MonitorRecord, State
 from monitor_support import activity_rows, write_log
-from test_dashboards import Gateway, gateway  # noqa: F401  (the fixture)
+from pushgateway import Gateway
 
+gateway = pushgateway.gateway  # a fixture: the URL of a Pushgateway stand-in
 MONITORS = ("churn-drift", "churn-quality", "churn-serving")
 
 
@@ -44,7 +46,7 @@ def test_history_is_bounded_and_optional_in_state_json() -> None:
 def test_runs_are_kept_exposed_and_drawn_over_time(
     applied: Path,
     tmp_path: Path,
-    gateway: str,  # noqa: F811
+    gateway: str,
 ) -> None:
     metrics_file = tmp_path / "textfile" / "mlctl.prom"
     write_log(applied, activity_rows(applied, 600, seed=3), part="a")

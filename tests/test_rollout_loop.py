@@ -14,7 +14,7 @@ import pandas as pd
 
 from conftest import invoke, state_of
 from monitor_support import FEATURES, activity_rows, log_dir
-from test_rollout import prepare
+from rollout_support import prepare
 
 
 def write_arms(repo: Path, n: int, *, wrong: str = "", part: str = "a", seed: int = 0) -> None:

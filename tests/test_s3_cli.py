@@ -16,44 +16,14 @@ from pathlib import Path
 import pytest
 
 import seaweed
-from conftest import MLCTL, edit, invoke, run_process
-from seaweed import Seaweed, fresh_bucket
+from conftest import MLCTL, invoke, run_process
+from s3_support import KEY, stored_state, use_s3
+from seaweed import Seaweed
 
 s3_server = seaweed.s3_server  # the session's SeaweedFS (a fixture)
 s3 = seaweed.s3  # the server with its credentials in the environment (a fixture)
 
 pytestmark = pytest.mark.slow
-
-ENVIRONMENT = Path("environments/dev/environment.yaml")
-KEY = "state/dev.json"
-
-
-def use_s3(repo: Path, server: Seaweed, *, artifacts: bool = True, data: bool = True) -> str:
-    """Point the example's dev environment at a fresh bucket: state, artifacts, datasets."""
-    bucket = fresh_bucket(server, versioned=True)
-    edit(
-        repo / ENVIRONMENT,
-        "  type: local\n  path: state/dev.json",
-        f"  type: s3\n  bucket: {bucket}\n  key: {KEY}\n  region: us-east-1\n"
-        f"  endpoint_url: {server.endpoint_url}",
-    )
-    if artifacts:
-        (repo / "providers" / "s3.yaml").write_text(
-            f"type: s3\nbucket: {bucket}\nprefix: artifacts\nendpoint_url: {server.endpoint_url}\n"
-        )
-        edit(repo / ENVIRONMENT, "  artifacts: local", "  artifacts: s3")
-    if data:
-        client = server.client()
-        data_yaml = repo / "environments" / "dev" / "data.yaml"
-        for name in ("customer_activity", "churn_labels", "churn_outcomes"):
-            body = (repo / "data" / f"{name}.csv").read_bytes()
-            client.put_object(Bucket=bucket, Key=f"data/{name}.csv", Body=body)
-            edit(data_yaml, f"path: data/{name}.csv", f"path: s3://{bucket}/data/{name}.csv")
-    return bucket
-
-
-def stored_state(server: Seaweed, bucket: str) -> dict:
-    return json.loads(server.client().get_object(Bucket=bucket, Key=KEY)["Body"].read())
 
 
 def test_apply_end_to_end_on_s3(repo: Path, s3: Seaweed) -> None:

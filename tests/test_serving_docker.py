@@ -4,7 +4,6 @@ combines them and parsed by the real CLI (``tests/test_image_commands.py`` runs 
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import tomllib
@@ -14,6 +13,7 @@ from typing import Any
 import click
 import pytest
 
+from container_image import final_stage, image_config, instructions, kubelet_argv
 from mlctl.cli.main import cli
 from mlctl.providers.k8s_manifests import (
     PORT,
@@ -27,64 +27,6 @@ from mlctl.spec.models import Endpoint, K8sProvider
 from mlctl.state.document import Artifact
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _instructions() -> list[tuple[str, str]]:
-    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            out.append((word.upper(), rest.strip()))
-    return out
-
-
-def final_stage() -> list[tuple[str, str]]:
-    steps = _instructions()
-    return steps[max(i for i, (w, _) in enumerate(steps) if w == "FROM") :]
-
-
-def image_config() -> dict[str, Any]:
-    """What the final stage leaves in the image config: Entrypoint, Cmd (exec form, as the
-    kubelet receives them), WorkingDir and User. Only exec form is accepted: shell form would
-    wrap everything in ``/bin/sh -c`` and swallow the container's args."""
-    config: dict[str, Any] = {"Entrypoint": None, "Cmd": None, "WorkingDir": "/", "User": "root"}
-    for word, rest in final_stage():
-        if word in ("ENTRYPOINT", "CMD"):
-            value = json.loads(rest)
-            assert isinstance(value, list) and all(isinstance(v, str) for v in value), f"{word} not exec form"
-            config["Entrypoint" if word == "ENTRYPOINT" else "Cmd"] = value
-            if word == "ENTRYPOINT":
-                config["Cmd"] = None  # a new ENTRYPOINT resets an inherited CMD
-        elif word == "WORKDIR":
-            config["WorkingDir"] = str(Path(config["WorkingDir"]) / rest)
-        elif word == "USER":
-            config["User"] = rest
-    return config
-
-
-def kubelet_argv(container: dict[str, Any], entrypoint: list[str], cmd: list[str] | None) -> list[str]:
-    """The process the kubelet starts for ``container`` on an image with ``entrypoint`` and
-    ``cmd``: ``command`` replaces the ENTRYPOINT (and drops CMD), ``args`` replace CMD, and
-    ``$(VAR)`` references to the container's env are expanded (``$$`` escapes)."""
-    command, args = container.get("command"), container.get("args")
-    if command:
-        argv = [*command, *(args or [])]
-    elif args is not None:
-        argv = [*entrypoint, *args]
-    else:
-        argv = [*entrypoint, *(cmd or [])]
-    env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
-
-    def expand(word: str) -> str:
-        return re.sub(
-            r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
-            lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)),
-            word,
-        )
-
-    return [expand(word) for word in argv]
 
 
 PROVIDER = K8sProvider(type="k8s", namespace="ml", image="ghcr.io/acme/mlctl:1.0.0")
@@ -119,7 +61,7 @@ def rendered_containers() -> dict[str, dict[str, Any]]:
 
 
 def test_slim_base_non_root_and_mlctl_entrypoint() -> None:
-    steps = _instructions()
+    steps = instructions()
     bases = [rest for word, rest in steps if word == "FROM"]
     assert bases and all(re.match(r"python:3\.1[1-9]-slim\b", b) for b in bases)
     config = image_config()
@@ -170,7 +112,7 @@ def test_the_writable_mounts_are_inside_the_working_directory() -> None:
 
 
 def test_build_context_copies_only_what_exists_and_skips_secrets() -> None:
-    for word, rest in _instructions():
+    for word, rest in instructions():
         if word == "COPY" and "--from" not in rest:
             for source in rest.split()[:-1]:
                 assert (ROOT / source).exists(), source

@@ -10,7 +10,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from mlctl.serving.app import create_app
-from mlctl.serving.metrics import Metrics, value_buckets
+from mlctl.serving.prometheus import Metrics, value_buckets
 from serving_helpers import ROW, Server
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from mlctl.monitor.traffic import evaluate_serving
+from mlctl.monitor.serving_checks import evaluate_serving
 from mlctl.providers.predlog import PredictionLogWriter, prediction_log_dir
 from mlctl.serving.app import create_app
 from mlctl.workspace import open_workspace
@@ -136,3 +136,22 @@ def test_prediction_mean_shift_above_a_tenth_fires(applied: Path) -> None:
     shift = found["findings"]["prediction"]
     assert shift.breach and shift.statistic > 0.1
     assert found["result"].metrics["prediction_mean_baseline"] is not None
+
+
+def test_predictions_without_a_baseline_say_which_window_is_short(applied: Path) -> None:
+    """A first day of traffic: plenty of predictions now, none the day before. The note names
+    the empty baseline, not "0 predictions" next to thousands of requests."""
+    now = datetime.now(UTC)
+    log(applied, [request(now - timedelta(hours=1, seconds=i)) for i in range(150)])
+    shift = judge(applied)["findings"]["prediction"]
+    assert shift.statistic is None and not shift.breach
+    assert shift.note == "not judged: baseline window has 0 predictions < 100 (this window: 150 of v1)"
+
+
+def test_too_few_current_predictions_say_so(applied: Path) -> None:
+    now = datetime.now(UTC)
+    before = [request(now - timedelta(days=1, hours=2, seconds=i)) for i in range(200)]
+    log(applied, before + [request(now - timedelta(hours=1, seconds=i)) for i in range(40)])
+    shift = judge(applied)["findings"]["prediction"]
+    assert shift.statistic is None and not shift.breach
+    assert shift.note == "not judged: 40 predictions of v1 < 100 (baseline window: 200)"

@@ -183,7 +183,7 @@ def test_a_version_failing_its_gates_is_kept_but_never_promoted_nor_retrained(wo
 
     plan = world.plan()  # same spec, same data: the rejected version is the candidate
     assert "model_version.churn" not in actions(plan)
-    assert any("fails its gates" in warning for warning in plan.warnings)
+    assert any("fails its gates" in str(warning) for warning in plan.warnings)
     world.apply(plan)
     assert world.trainer.calls == ["churn"]
 

@@ -32,6 +32,12 @@ PENDING_ROLLOUT = {
 }
 
 
+def warnings(made: Plan) -> list[tuple[str, str | None]]:
+    """``(text, address)`` of every warning; each must be a warning diagnostic."""
+    assert all(w.severity == "warning" for w in made.warnings)
+    return [(str(w), w.address) for w in made.warnings]
+
+
 def change(made: Plan, address: str) -> ResourceChange:
     """The one planned change of ``address``."""
     [found] = [c for c in made.resource_changes if c.address == address]
@@ -99,9 +105,12 @@ def test_a_gate_the_live_version_fails_blocks_its_stage_without_retraining(
     edit(root, "models.yaml", "min_auc: 0.8", "min_auc: 0.95")
     made = plan(load(root), state, reality)
     assert by_address(made) == {"model.churn": ["update"]}
-    assert made.warnings == [
-        "stage.churn.staging stays at v1: candidate v1 of churn fails its gates "
-        "(min_auc: auc 0.91 not >= 0.95)"
+    assert warnings(made) == [
+        (
+            "stage.churn.staging stays at v1: candidate v1 of churn fails its gates "
+            "(min_auc: auc 0.91 not >= 0.95)",
+            "stage.churn.staging",
+        )
     ]
 
 
@@ -323,9 +332,12 @@ def test_a_rolled_back_version_is_not_promoted_again_by_following(
     state.resources["endpoint.api"].status["version"] = 2
     made = plan(spec, state, reality)
     assert not made.has_changes
-    assert made.warnings == [
-        "stage.churn.production stays at v2: v1 of churn was rolled back from production; "
-        "pin production: 1 to promote it again"
+    assert warnings(made) == [
+        (
+            "stage.churn.production stays at v2: v1 of churn was rolled back from production; "
+            "pin production: 1 to promote it again",
+            "stage.churn.production",
+        )
     ]
 
 
@@ -388,7 +400,10 @@ def test_new_data_below_min_new_rows_keeps_the_current_version(
     assert ("model_version.churn" in by_address(made)) is trains
     assert by_address(made)["dataset.activity"] == ["check"]
     if not trains:
-        assert made.warnings == [
-            "model_version.churn: 40 in activity new rows since v1 was trained, fewer than "
-            "retrain.min_new_rows 100: v1 stays the candidate"
+        assert warnings(made) == [
+            (
+                "model_version.churn: 40 in activity new rows since v1 was trained, fewer than "
+                "retrain.min_new_rows 100: v1 stays the candidate",
+                "model_version.churn",
+            )
         ]

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from mlctl import redaction
 from mlctl.cli.boundary import error_boundary
+from mlctl.errors import MlctlError
+from mlctl.plan.diagnostics import diagnostics_of, render_diagnostics
 from mlctl.plan.model import Plan, ResourceChange
 from mlctl.plan.render import render_json, render_text
 from mlctl.spec.envspec import EnvSpec
@@ -116,6 +119,19 @@ def printed(capsys: pytest.CaptureFixture[str], action: Callable[[], object]) ->
     return captured.err
 
 
+def as_json(action: Callable[[], object]) -> str:
+    """The JSON view of the diagnostics ``action`` raises (what ``plan``/``validate --format
+    json`` print on stdout), made inside a redaction scope as the CLI makes it; its diagnostics
+    must read as the text view's lines."""
+    with redaction.scope(), pytest.raises(MlctlError) as caught:
+        action()
+    text = render_diagnostics(diagnostics_of(caught.value), "text")
+    document = json.loads(render_diagnostics(diagnostics_of(caught.value), "json"))
+    assert document["errored"] is True and document["valid"] is False
+    assert [f"Error: {d['message']}" for d in document["diagnostics"]] == text.splitlines()
+    return render_diagnostics(diagnostics_of(caught.value), "json")
+
+
 def test_diagnostics_of_schema_errors_in_several_files(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -123,6 +139,7 @@ def test_diagnostics_of_schema_errors_in_several_files(
     edit(root, "deployments.yaml", "stage: production}", "stage: production, replicas: 0}")
     edit(root, "data.yaml", "orders: int", "orders: integer")
     golden("diagnostics_schema.txt", printed(capsys, lambda: load(root)))
+    golden("diagnostics_schema.json", as_json(lambda: load(root)))
 
 
 def test_diagnostics_of_broken_references(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -146,6 +163,9 @@ def test_diagnostics_of_a_secret_never_show_its_value(root: Path, capsys: pytest
     text = printed(capsys, lambda: load_environment(root, "dev", environ={"REPLICAS": "hunter2"}))
     assert "hunter2" not in text
     golden("diagnostics_secret.txt", text)
+    document = as_json(lambda: load_environment(root, "dev", environ={"REPLICAS": "hunter2"}))
+    assert "hunter2" not in document
+    golden("diagnostics_secret.json", document)
 
 
 def test_diagnostics_of_a_plan_that_cannot_be_made(
@@ -155,6 +175,7 @@ def test_diagnostics_of_a_plan_that_cannot_be_made(
     reality = FakeReality()
     reality.fingerprints["activity"] = None
     golden("diagnostics_plan.txt", printed(capsys, lambda: plan(load(root), state, reality)))
+    golden("diagnostics_plan.json", as_json(lambda: plan(load(root), state, reality)))
 
 
 def test_a_change_without_details_renders_its_values() -> None:

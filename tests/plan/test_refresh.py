@@ -61,7 +61,12 @@ def test_a_broken_artifact_of_a_pinned_production_version_is_drift_and_a_warning
     assert [(d.address, d.after) for d in made.drift] == [
         ("model_version.churn", {"version": 1, "artifact": "missing"})
     ]
-    assert made.warnings == ["churn v1 artifact is missing: apply will refuse to deploy it"]
+    [warning] = made.warnings
+    assert (str(warning), warning.severity, warning.address) == (
+        "churn v1 artifact is missing: apply will refuse to deploy it",
+        "warning",
+        "model_version.churn",
+    )
 
 
 def test_changed_data_is_reported_as_drift_with_both_fingerprints(

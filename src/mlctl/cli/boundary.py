@@ -1,8 +1,12 @@
 """The one error boundary of the program (pre-commit's ``error_handler`` shape).
 
 Expected failures (:class:`~mlctl.errors.MlctlError`, click usage errors) print one line per
-problem to stderr and exit 1. Anything else is a bug: the traceback goes to a crash log whose
-path is printed, and the exit code is 3. The user never sees a raw traceback.
+problem to stderr and exit 1: the error's diagnostics (a :class:`~mlctl.errors.ConfigError`'s,
+else one per line of its message) through the one diagnostics view,
+:func:`mlctl.plan.diagnostics.render_diagnostics`. A command with a JSON output format prints
+the same diagnostics as JSON on stdout first (see :mod:`mlctl.cli.plan_cmd`). Anything else
+is a bug: the traceback goes to a crash log whose path is printed, and the exit code is 3. The
+user never sees a raw traceback.
 
 No secret leaves through it: the boundary opens a fresh redaction registry for the command
 (:func:`mlctl.redaction.scope`: every value the command's YAML resolves from ``${VAR}``, and
@@ -77,8 +81,9 @@ def _boundary() -> Iterator[None]:
     try:
         yield
     except MlctlError as exc:
-        for line in redaction.redact(str(exc)).splitlines() or [type(exc).__name__]:
-            click.echo(f"Error: {line}", err=True)
+        from mlctl.plan.diagnostics import diagnostics_of, render_diagnostics
+
+        click.echo(render_diagnostics(diagnostics_of(exc), "text"), err=True, nl=False)
         sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

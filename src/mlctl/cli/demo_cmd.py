@@ -40,7 +40,8 @@ def command() -> None:
 @click.option(
     "--labels/--no-labels",
     default=True,
-    help="Append the requests' true outcomes to the performance monitor's labels dataset.",
+    help="Append the requests' true outcomes to the performance monitor's labels dataset, and "
+    "the shifted customers' snapshots and outcomes to the model's training data.",
 )
 @click.option("--wait", default=30.0, show_default=True, help="Seconds to wait for the server to be ready.")
 @click.pass_context
@@ -56,7 +57,8 @@ def traffic(
     wait: float,
 ) -> None:
     """Send predictions to a running server, part from a shifted population, and write
-    their delayed labels where the performance monitor reads them."""
+    their delayed labels where the performance monitor reads them; the shifted customers
+    join the training data (their snapshots and outcomes), so a retrained version learns them."""
     from mlctl.example.traffic import send_traffic
 
     result = send_traffic(
@@ -91,3 +93,9 @@ def traffic(
         )
     elif labels:
         click.echo(f"No labels written: no performance monitor watches {model} in {env}.")
+    if result.training_rows and result.training_paths is not None:
+        features, training_labels = result.training_paths
+        click.echo(
+            f"Added {result.training_rows:,} shifted customers to the training data of {model}: "
+            f"snapshots to {features}, outcomes to {training_labels}."
+        )

@@ -30,7 +30,7 @@ from mlctl.engine.candidates import (
     short_identity,
     store_candidate,
 )
-from mlctl.errors import MlctlError
+from mlctl.errors import Diagnostic, MlctlError
 from mlctl.plan.model import UNKNOWN, Plan, ResourceChange
 from mlctl.providers import runs_root
 from mlctl.state.document import Artifact, GateResult, GitInfo, State
@@ -213,19 +213,20 @@ def evaluate_plan(
         identity = after.get("identity")
         d = desired.get(change.address)
         if not isinstance(identity, str) or identity == UNKNOWN or d is None:
-            warnings.append(f"{name}: not evaluated (its data fingerprint is unknown; plan with refresh)")
+            unknown = "not evaluated (its data fingerprint is unknown; plan with refresh)"
+            warnings.append(_skipped(change, unknown))
             changes.append(change)
             continue
         datasets = [a.split(".", 1)[1] for a in d.depends_on if a.startswith("dataset.")]
         blocked = data_check_failure(None, [ds for ds in datasets if ds in checked], failed_now)
         blocked = blocked or data_check_failure(state, [ds for ds in datasets if ds not in checked])
         if blocked:
-            warnings.append(f"{name}: not evaluated: apply would skip training ({blocked})")
+            warnings.append(_skipped(change, f"not evaluated: apply would skip training ({blocked})"))
             changes.append(change)
             continue
         found = {ds: plan.data.get(ds) for ds in datasets}
         if any(v is None for v in found.values()):
-            warnings.append(f"{name}: not evaluated (a dataset fingerprint is unknown)")
+            warnings.append(_skipped(change, "not evaluated (a dataset fingerprint is unknown)"))
             changes.append(change)
             continue
         data = {k: str(v) for k, v in found.items()}
@@ -291,6 +292,11 @@ def evaluate_plan(
             )
         )
     return plan.model_copy(update={"resource_changes": changes, "warnings": warnings}), evaluations
+
+
+def _skipped(change: ResourceChange, why: str) -> Diagnostic:
+    """The warning of a candidate left unevaluated (reads ``NAME: why``)."""
+    return Diagnostic(f"{change.name}: {why}", severity="warning", address=change.address)
 
 
 def _prefixed(progress: Progress, name: str) -> Progress:

@@ -9,11 +9,24 @@ one at a time over one keep-alive connection, as a client application would:
   new customers sent with their full features, whose behaviour differs from the training
   data (feature drift) and whose churn follows a different rule (concept drift).
 
-Then it writes the delayed labels: each answered request's true outcome, drawn from the
-same data-generating process as the example data, is appended to the labels dataset of the
-model's performance monitor (``churn_outcomes`` in the example), time-stamped after the
-request, which is what the monitor joins to the prediction log. Nothing is faked: the
-monitors judge what the server really logged against outcomes the world really produced.
+Then it writes what the world reveals afterwards (unless ``write_labels`` is off):
+
+* the delayed labels: each answered request's true outcome, drawn from the same
+  data-generating process as the example data, is appended to the labels dataset of the
+  model's performance monitor (``churn_outcomes`` in the example), time-stamped after the
+  request, which is what the monitor joins to the prediction log;
+* the new population as training data: each answered shifted customer's snapshot (the
+  features it was sent with) is appended to the feature view's source dataset
+  (``customer_activity``) and its outcome to the model's training labels (``churn_labels``).
+  They are dated inside the example's timeline: the snapshot one hour after the source's
+  latest event (in generated data, a day or more before the as-of day the data ends at),
+  the label 1-12 hours after the snapshot. So the point-in-time join of the next training
+  finds each label's snapshot, and the next materialization, which reads events after the
+  last one it saw, serves them online. These rows are a pure function of the data files,
+  the answered requests and ``seed``: the same inputs append byte-identical rows.
+
+Nothing is faked: the monitors judge what the server really logged against outcomes the
+world really produced, and a retrained version learns the population that caused the drift.
 
 The server writes its prediction log in batches (every 0.5 s); :func:`send_traffic` waits a
 second after the last answer so a ``mlctl monitor run`` that follows sees every request.
@@ -38,7 +51,7 @@ from mlctl.spec.names import not_defined
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_MODEL = "churn-predictor"
-FLUSH_WAIT_SECONDS = 1.0  # the server flushes its prediction log every 0.5 s
+FLUSH_WAIT_SECONDS = 2.5  # a server flushes its prediction log every 2 s (MLCTL_SERVE_LOG_FLUSH_SECONDS)
 
 
 @dataclass
@@ -58,6 +71,8 @@ class TrafficResult:
     labels_path: str | None = None
     monitor: str | None = None
     churn_rate: float | None = None  # among the labelled requests
+    training_rows: int = 0  # shifted customers appended to the training data
+    training_paths: tuple[str, str] | None = None  # (feature source, training labels)
 
     @property
     def sent(self) -> int:
@@ -69,6 +84,16 @@ class _Plan:
     bodies: list[dict[str, Any]]
     churned: list[bool]
     shifted: list[bool]
+    latest_event: int  # epoch seconds of the feature source's latest event
+
+
+@dataclass(frozen=True)
+class _Table:
+    """A local CSV dataset rows are appended to: its path and the columns that matter."""
+
+    path: str
+    key: str
+    timestamp: str
 
 
 def send_traffic(
@@ -83,11 +108,13 @@ def send_traffic(
     write_labels: bool = True,
     wait: float = 30.0,
 ) -> TrafficResult:
-    """Send ``requests`` predictions to the server at ``url``; append their delayed labels.
+    """Send ``requests`` predictions to the server at ``url``; then, with ``write_labels``,
+    append their delayed labels and the answered shifted customers' training data (see the
+    module docstring).
 
     Raises :class:`MlctlError` when the environment is not the churn example, when the
-    server is not ready within ``wait`` seconds, or when the labels dataset is not a local
-    CSV file.
+    server is not ready within ``wait`` seconds, or when a dataset to append to is not a
+    local CSV file or lacks a column (checked before any file is written).
     """
     from mlctl.spec import load_environment
 
@@ -101,10 +128,11 @@ def send_traffic(
         raise not_defined("model", model, env, config.models)
     source, key, ttl = _feature_source(config, model)
     labels = _labels_target(config, model) if write_labels else None
+    training = _training_targets(config, model) if write_labels else None
     base = _base_url(url)
     result = TrafficResult(url=base, model=model)
 
-    plan = _draw(spec.repo / source, key, ttl, requests, shift, seed)
+    plan = _draw(spec.repo / source.path, key, ttl, requests, shift, seed)
     token = os.environ.get("MLCTL_SERVE_TOKEN")
     client = _Client(base, token)
     try:
@@ -132,23 +160,38 @@ def send_traffic(
     result.answered = len(answered)
     time.sleep(FLUSH_WAIT_SECONDS)
 
+    appends: list[tuple[Path, list[dict[str, str]]]] = []
     if labels is not None and answered:
         monitor, dataset, path, timestamp, target = labels
-        rows = [(plan.bodies[i][key], plan.churned[i]) for i in answered]
-        _append_labels(spec.repo / path, key, timestamp, target, rows)
+        stamp = _stamp(time.time())
+        rows = [(str(plan.bodies[i][key]), plan.churned[i]) for i in answered]
+        appends.append(
+            (spec.repo / path, [{key: e, timestamp: stamp, target: "Yes" if c else "No"} for e, c in rows])
+        )
         result.labels = len(rows)
         result.labels_dataset = dataset
         result.labels_path = path
         result.monitor = monitor
         result.churn_rate = sum(c for _, c in rows) / len(rows)
+    newcomers = [i for i in answered if plan.shifted[i]]
+    if training is not None and newcomers:
+        features, training_labels, target = training
+        snapshots, outcomes = _training_rows(plan, newcomers, key, target, features, training_labels, seed)
+        appends += [(spec.repo / features.path, snapshots), (spec.repo / training_labels.path, outcomes)]
+        result.training_rows = len(newcomers)
+        result.training_paths = (features.path, training_labels.path)
+    for file, new_rows in appends:  # every file is checked before any is written
+        _check_columns(file, new_rows)
+    for file, new_rows in appends:
+        _append_rows(file, new_rows)
     return result
 
 
 # -- the example's shape ------------------------------------------------------------------------
 
 
-def _feature_source(config: Any, model: str) -> tuple[str, str, int | None]:
-    """(source dataset path, entity key, ttl seconds) of the model's features; the example's only."""
+def _feature_source(config: Any, model: str) -> tuple[_Table, str, int | None]:
+    """(source dataset, entity key, ttl seconds) of the model's features; the example's only."""
     from mlctl.example.generator import FEATURES
 
     training = config.models[model].training
@@ -166,7 +209,19 @@ def _feature_source(config: Any, model: str) -> tuple[str, str, int | None]:
             f"mlctl demo traffic reads a local CSV source; dataset {view.source} is {dataset.path}"
         )
     key = config.entities[view.entities[0]].join_key
-    return dataset.path, key, view.ttl_seconds
+    return _Table(dataset.path, key, dataset.timestamp or "event_timestamp"), key, view.ttl_seconds
+
+
+def _training_targets(config: Any, model: str) -> tuple[_Table, _Table, str]:
+    """(feature source, training labels dataset, target column) the shifted customers join."""
+    source, key, _ = _feature_source(config, model)
+    training = config.models[model].training
+    dataset = config.datasets[training.labels]
+    if dataset.path.startswith("s3://") or dataset.file_format != "csv":
+        raise MlctlError(
+            f"model {model} trains on labels at {dataset.path}; demo traffic appends to local CSV only"
+        )
+    return source, _Table(dataset.path, key, dataset.timestamp or "event_timestamp"), training.target
 
 
 def _labels_target(config: Any, model: str) -> tuple[str, str, str, str, str] | None:
@@ -201,6 +256,7 @@ def _draw(source: Path, key: str, ttl: int | None, requests: int, shift: float, 
         raise MlctlError(f"{source} does not exist: generate the example data first (mlctl init, make demo)")
     activity = pd.read_csv(source)
     stamps = pd.to_datetime(activity["event_timestamp"], utc=True)
+    latest_event = int(stamps.max().timestamp()) if len(stamps) else int(time.time())
     latest = activity.assign(_t=stamps).sort_values("_t").drop_duplicates(key, keep="last")
     # Customers the online store holds a complete, fresh row for: the server answers the
     # others 422 (a missing or expired online value is not guessed).
@@ -236,7 +292,12 @@ def _draw(source: Path, key: str, ttl: int | None, requests: int, shift: float, 
         churned += truth.tolist()
         shifted += [True] * n_shift
     order = rng.permutation(len(bodies)).tolist()
-    return _Plan([bodies[i] for i in order], [bool(churned[i]) for i in order], [shifted[i] for i in order])
+    return _Plan(
+        [bodies[i] for i in order],
+        [bool(churned[i]) for i in order],
+        [shifted[i] for i in order],
+        latest_event,
+    )
 
 
 def _max_customer_number(ids: Any) -> int:
@@ -244,19 +305,78 @@ def _max_customer_number(ids: Any) -> int:
     return int(numbers.max()) if len(numbers) else 0
 
 
-def _append_labels(path: Path, key: str, timestamp: str, target: str, rows: list[tuple[str, bool]]) -> None:
-    """Append ``(entity, churned)`` rows, time-stamped now, keeping the file's column order."""
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    header: list[str] = []
+def _training_rows(
+    plan: _Plan,
+    newcomers: list[int],
+    key: str,
+    target: str,
+    features: _Table,
+    labels: _Table,
+    seed: int,
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The shifted customers ``newcomers`` (indices into the plan) as training data: one
+    snapshot each, an hour after the source's latest event, and one label 1-12 hours later.
+
+    Deterministic: a function of the plan, the indices and ``seed`` only.
+    """
+    import numpy as np
+
+    from mlctl.example.generator import FEATURES
+
+    rng = np.random.default_rng([seed, 1])  # its own stream: the requests' draws stay as they were
+    snapshot = plan.latest_event + 3600
+    delays = rng.integers(3600, 12 * 3600, size=len(newcomers), endpoint=True).tolist()
+    snapshots: list[dict[str, str]] = []
+    outcomes: list[dict[str, str]] = []
+    for i, delay in zip(newcomers, delays, strict=True):
+        body = plan.bodies[i]
+        snapshots.append(
+            {features.key: body[key], features.timestamp: _stamp(snapshot)}
+            | {name: repr(body[name]) for name in FEATURES}
+        )
+        outcomes.append(
+            {
+                labels.key: body[key],
+                labels.timestamp: _stamp(snapshot + delay),
+                target: "Yes" if plan.churned[i] else "No",
+            }
+        )
+    return snapshots, outcomes
+
+
+def _stamp(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _header(path: Path) -> list[str]:
+    """The CSV file's column names; empty when the file is missing or empty."""
     if path.is_file() and path.stat().st_size:
         with path.open(newline="") as handle:
-            header = next(csv.reader(handle), [])
-    new = not header
-    if new:
-        header = [key, timestamp, target]
-    missing = {key, timestamp, target} - set(header)
+            return next(csv.reader(handle), [])
+    return []
+
+
+def _check_columns(path: Path, rows: list[dict[str, str]]) -> None:
+    """Raise :class:`MlctlError` when the existing file ``path`` lacks a column ``rows`` name."""
+    header = _header(path)
+    missing = {column for row in rows for column in row} - set(header) if header else set()
     if missing:
         raise MlctlError(f"{path} has no column {', '.join(sorted(missing))}")
+
+
+def _append_rows(path: Path, rows: list[dict[str, str]]) -> None:
+    """Append ``rows`` to the CSV file ``path`` in the file's column order (columns a row does
+    not name stay empty); a missing or empty file gets the first row's columns as its header.
+
+    Raises :class:`MlctlError`, before writing anything, when the file lacks a column the rows name.
+    """
+    if not rows:
+        return
+    _check_columns(path, rows)
+    header = _header(path)
+    new = not header
+    if new:
+        header = list(rows[0])
     with path.open("a", newline="") as handle:
         if not new:
             with path.open("rb") as raw:
@@ -266,9 +386,8 @@ def _append_labels(path: Path, key: str, timestamp: str, target: str, rows: list
         writer = csv.writer(handle, lineterminator="\n")
         if new:
             writer.writerow(header)
-        for entity, churned in rows:
-            values = {key: entity, timestamp: stamp, target: "Yes" if churned else "No"}
-            writer.writerow([values.get(column, "") for column in header])
+        for row in rows:
+            writer.writerow([row.get(column, "") for column in header])
 
 
 # -- HTTP ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""GitOps layer: git facts for state records, commits, and YAML write-back.
+"""GitOps (floor 3): git facts for state records, the files a change touched, and YAML write-back.
 
 Importing this package is cheap: GitPython and ruamel.yaml are imported inside the functions.
 """

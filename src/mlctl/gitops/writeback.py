@@ -188,8 +188,27 @@ def _surgical(text: str, entry: Any, stage: str, value: int | str) -> str | None
         quote = '"'
     elif isinstance(current, SingleQuotedScalarString):
         quote = "'"
-    lines[line_no] = line[:col] + _render(value, quote) + line[end:]
+    rendered = _render(value, quote)
+    rest = line[end:]
+    if not stages.fa.flow_style():
+        rest = _keep_comment_column(rest, end - col, len(rendered))
+    lines[line_no] = line[:col] + rendered + rest
     return "".join(lines)
+
+
+_TRAILING_COMMENT = re.compile(r"( +)(#.*)", re.S)
+
+
+def _keep_comment_column(rest: str, width: int, new_width: int) -> str:
+    """``rest``, what follows a scalar ``width`` characters wide, for a scalar ``new_width``
+    wide: a trailing ``# comment`` keeps its column (comments aligned in a column stay
+    aligned), or sits one space after the new scalar when that would reach it. Anything
+    else (no comment, tabs before it) is returned unchanged."""
+    found = _TRAILING_COMMENT.fullmatch(rest)
+    if found is None:
+        return rest
+    spaces = len(found.group(1)) + width - new_width
+    return " " * max(spaces, 1) + found.group(2)
 
 
 def _round_trip(text: str, data: Any, entry: Any, stage: str, value: int | str) -> str:

@@ -1,4 +1,5 @@
-"""The ML layer: pure-ish functions the engine composes to check, train and judge models.
+"""The ML layer (floor 3): functions the engine composes to check, train and judge models; it
+knows the spec and state types, never providers, plans or the engine.
 
 Importing this package is cheap; each module imports what it needs.
 
@@ -15,6 +16,11 @@ Importing this package is cheap; each module imports what it needs.
 * :mod:`~mlctl.ml.plots`: feature importance and confusion matrix PNGs (Agg, no pyplot).
 * :mod:`~mlctl.ml.tracking`: ``RunStore``/``Run``/``RunRecord``, a local MLflow-like run
   store with atomic writes.
+* :mod:`~mlctl.ml.compiled`: tree pipelines compiled to numpy arrays (an ``.npz`` loaded
+  without unpickling) and the predictors serving and ``load_model`` use.
+* :mod:`~mlctl.ml.mlflow_model`: a version written as an MLflow model directory (``MLmodel``).
+* :mod:`~mlctl.ml.values`: ``to_bool`` and the value words tables, training and the compiled
+  model share (pandas-free).
 
 Point-in-time feature retrieval lives in :mod:`mlctl.features.offline`.
 """

@@ -1,5 +1,5 @@
-"""Monitoring that closes the loop: drift, quality and serving checks, retraining triggers and
-auto-rollback.
+"""Monitoring that closes the loop (floor 8): drift, quality and serving checks, retraining
+triggers and auto-rollback.
 
 Layers: :mod:`~mlctl.monitor.stats` (pure statistics), :mod:`~mlctl.plan.triggers` (in the plan layer, light:
 what the planner and executor need to know about retraining triggers), the read-only evaluation
@@ -11,8 +11,8 @@ reports are rendered by :mod:`~mlctl.monitor.report`.
 One monitor is judged by :mod:`~mlctl.monitor.judge` (``evaluate``: picks the check for the
 monitor's kind), which runs :mod:`~mlctl.monitor.drift` (inputs and predictions against the
 training-time reference), :mod:`~mlctl.monitor.quality` (accuracy and AUC from delayed labels)
-or :mod:`~mlctl.monitor.traffic` (p95 latency, error rate and volume from the prediction log);
+or :mod:`~mlctl.monitor.serving_checks` (p95 latency, error rate and volume from the prediction log);
 they read their data through :mod:`~mlctl.monitor.sources` and return the types of
-:mod:`~mlctl.monitor.results` (``Finding``, ``MonitorResult``, ``ActionResult``).
+:mod:`~mlctl.monitor.findings` (``Finding``, ``MonitorResult``, ``ActionResult``).
 Importing this package is cheap.
 """

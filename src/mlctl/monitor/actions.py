@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from mlctl.monitor.results import ActionResult, MonitorResult
+from mlctl.monitor.findings import ActionResult, MonitorResult
 from mlctl.plan.triggers import trigger_status
 from mlctl.spec.envspec import EnvSpec
 from mlctl.state.document import RetrainTrigger, State, utcnow

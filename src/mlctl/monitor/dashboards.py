@@ -35,7 +35,7 @@ from typing import Any
 from mlctl.extras import require
 from mlctl.spec.models import DriftMonitor, Environment, PerformanceMonitor, ServingMonitor
 
-#: serving metric names the panels query (see mlctl.serving.metrics)
+#: serving metric names the panels query (see mlctl.serving.prometheus)
 SERVING_METRICS = (
     "mlctl_model_info",
     "mlctl_request_duration_seconds_bucket",

@@ -22,7 +22,7 @@ import numpy as np
 
 from mlctl.errors import MlctlError
 from mlctl.monitor import sources, stats
-from mlctl.monitor.results import Finding, MonitorResult, production_version, sort_findings
+from mlctl.monitor.findings import Finding, MonitorResult, production_version, sort_findings
 from mlctl.spec.envspec import EnvSpec
 from mlctl.spec.models import DriftMonitor
 from mlctl.spec.names import did_you_mean

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlctl.errors import MlctlError
+from mlctl.monitor.findings import MonitorResult
 from mlctl.monitor.judge import evaluate
-from mlctl.monitor.results import MonitorResult
 from mlctl.monitor.run import RunResult
 from mlctl.plan.triggers import parse_time
 from mlctl.spec.names import not_defined

@@ -2,8 +2,8 @@
 
 Contract: read-only (no state writes, no actions). :func:`evaluate` runs the drift
 (:mod:`~mlctl.monitor.drift`), quality (:mod:`~mlctl.monitor.quality`) or serving-traffic
-(:mod:`~mlctl.monitor.traffic`) check of monitor ``name`` and always returns a
-:class:`~mlctl.monitor.results.MonitorResult`: an :class:`~mlctl.errors.MlctlError` becomes
+(:mod:`~mlctl.monitor.serving_checks`) check of monitor ``name`` and always returns a
+:class:`~mlctl.monitor.findings.MonitorResult`: an :class:`~mlctl.errors.MlctlError` becomes
 status ``error`` with its message. Whether a breach *fires* (runs the actions) depends on
 ``consecutive`` and is decided by the runner.
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 
 from mlctl.errors import MlctlError
 from mlctl.monitor.drift import evaluate_drift
+from mlctl.monitor.findings import MonitorResult
 from mlctl.monitor.quality import evaluate_performance
-from mlctl.monitor.results import MonitorResult
-from mlctl.monitor.traffic import evaluate_serving
+from mlctl.monitor.serving_checks import evaluate_serving
 from mlctl.spec.envspec import EnvSpec
 from mlctl.spec.models import DriftMonitor, PerformanceMonitor
 from mlctl.state.document import State

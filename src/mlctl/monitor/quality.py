@@ -15,7 +15,7 @@ from typing import Any
 
 from mlctl.errors import MlctlError
 from mlctl.monitor import sources
-from mlctl.monitor.results import Finding, MonitorResult, production_version
+from mlctl.monitor.findings import Finding, MonitorResult, production_version
 from mlctl.spec.envspec import EnvSpec
 from mlctl.spec.models import PerformanceMonitor
 from mlctl.state.document import State

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlctl.monitor.results import Finding, MonitorResult, sort_findings
+from mlctl.monitor.findings import Finding, MonitorResult, sort_findings
 from mlctl.monitor.run import RunResult
 
 _ICON = {"ok": "ok", "breach": "BREACH", "insufficient": "not judged", "skipped": "skipped", "error": "ERROR"}

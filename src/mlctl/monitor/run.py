@@ -1,7 +1,8 @@
 """The result of one monitor run: what every monitor found, which fired, what they did.
 
 Contract: plain data, built by :func:`mlctl.operations.monitor` and rendered by
-:mod:`mlctl.monitor.report`. ``errors`` lists what makes the run fail (a monitor that could
+:mod:`mlctl.monitor.report`. ``diagnostics`` (error diagnostics with the address of the monitor
+or endpoint concerned; ``errors`` their lines) list what makes the run fail (a monitor that could
 not be evaluated, an action other than ``retrain`` that failed, a metrics export in
 ``exports`` that failed, a rollout that could not be stepped); a monitor that fired is not an
 error, nor is a rollout the analysis aborted. ``rollouts`` are the declared rollouts the run
@@ -15,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 from mlctl.errors import Diagnostic
-from mlctl.monitor.results import ActionResult, MonitorResult
+from mlctl.monitor.findings import ActionResult, MonitorResult
 from mlctl.plan.model import RolloutStep
 from mlctl.state.document import MONITOR_HISTORY, MonitorPoint, MonitorRecord
 
@@ -62,23 +63,39 @@ class RunResult:
         return [r for r in self.results if r.fired]
 
     @property
-    def errors(self) -> list[str]:
-        """One line per failure: ``monitor NAME: summary`` or ``monitor NAME: ACTION failed: why``."""
-        out = [f"monitor {r.name}: {r.summary}" for r in self.results if r.status == "error"]
+    def diagnostics(self) -> list[Diagnostic]:
+        """One error diagnostic per failure, about the monitor (``monitor.NAME``) or endpoint
+        (``endpoint.NAME``) it concerns: a monitor that could not be evaluated (its summary), an
+        action that failed, an export that failed, a rollout that could not be stepped. The text
+        reads ``monitor NAME: summary``, ``monitor NAME: ACTION failed: why``, ``EXPORT failed:
+        why``, ``rollout ENDPOINT: why``."""
+        out = [
+            Diagnostic(r.summary, subject=f"monitor {r.name}", address=f"monitor.{r.name}")
+            for r in self.results
+            if r.status == "error"
+        ]
         out += [
-            f"monitor {r.name}: {a.action} failed: {a.detail}"
+            Diagnostic(
+                f"{a.action} failed: {a.detail}", subject=f"monitor {r.name}", address=f"monitor.{r.name}"
+            )
             for r in self.results
             for a in r.actions
             if not a.ok and a.action != "retrain"
         ]
-        out += [f"{e.action} failed: {e.detail}" for e in self.exports if not e.ok]
-        out += [f"rollout {r.step.endpoint}: {r.step.error}" for r in self.rollouts if r.step.error]
+        out += [Diagnostic(f"{e.action} failed: {e.detail}") for e in self.exports if not e.ok]
+        out += [
+            Diagnostic(
+                r.step.error, subject=f"rollout {r.step.endpoint}", address=f"endpoint.{r.step.endpoint}"
+            )
+            for r in self.rollouts
+            if r.step.error
+        ]
         return out
 
     @property
-    def diagnostics(self) -> list[Diagnostic]:
-        """:attr:`errors` as error diagnostics (they read the same)."""
-        return [Diagnostic(line) for line in self.errors]
+    def errors(self) -> list[str]:
+        """:attr:`diagnostics` as their one-line texts."""
+        return [str(d) for d in self.diagnostics]
 
     def to_dict(self) -> dict[str, object]:
         return {

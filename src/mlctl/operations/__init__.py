@@ -1,4 +1,4 @@
-"""mlctl as a library: each operation takes a :class:`~mlctl.workspace.Workspace` (from
+"""mlctl as a library (floor 9): each operation takes a :class:`~mlctl.workspace.Workspace` (from
 :func:`~mlctl.workspace.open_workspace`) and typed options, holds the environment's lock
 itself for as long as it changes anything, and returns a typed result (see
 :mod:`mlctl.operations.results`). Nothing here prints; the CLI renders the results.
@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlctl.operations.apply import ApplyOptions, apply
+    from mlctl.operations.loading import LoadedVersion, load_model
     from mlctl.operations.materialize import MaterializeOptions, materialize
     from mlctl.operations.migrate import migrate_state
-    from mlctl.operations.models import LoadedVersion, load_model
     from mlctl.operations.monitor import MonitorOptions, monitor
     from mlctl.operations.plan import PlanOptions, plan, plan_changed
     from mlctl.operations.results import (
@@ -51,7 +51,7 @@ _EXPORTS = {
     **dict.fromkeys(["ApplyOptions", "apply"], "apply"),
     **dict.fromkeys(["MaterializeOptions", "materialize"], "materialize"),
     "migrate_state": "migrate",
-    **dict.fromkeys(["LoadedVersion", "load_model"], "models"),
+    **dict.fromkeys(["LoadedVersion", "load_model"], "loading"),
     **dict.fromkeys(["MonitorOptions", "monitor"], "monitor"),
     **dict.fromkeys(["PlanOptions", "plan", "plan_changed"], "plan"),
     **dict.fromkeys(

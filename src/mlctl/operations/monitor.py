@@ -36,7 +36,7 @@ from mlctl.state.document import GitInfo
 from mlctl.workspace import Workspace
 
 if TYPE_CHECKING:
-    from mlctl.monitor.results import ActionResult, MonitorResult
+    from mlctl.monitor.findings import ActionResult, MonitorResult
     from mlctl.monitor.run import RolloutOutcome, RunResult
     from mlctl.state.document import State
 
@@ -64,7 +64,7 @@ def _rollback(
     ws: Workspace, result: MonitorResult, actor: str, git: GitInfo, options: MonitorOptions
 ) -> ActionResult:
     from mlctl.monitor.actions import rollback_outcome
-    from mlctl.monitor.results import ActionResult
+    from mlctl.monitor.findings import ActionResult
     from mlctl.operations.rollback import RollbackOptions, rollback
 
     reason = f"auto-rollback by monitor {result.name}: {result.summary}"
@@ -95,7 +95,7 @@ def _export(ws: Workspace, state: State, options: MonitorOptions) -> list[Action
     """Expose every monitor's last result (:mod:`mlctl.monitor.exposition`) to the textfile
     and/or Pushgateway of ``options``; a failure is returned, never raised."""
     from mlctl.monitor import exposition
-    from mlctl.monitor.results import ActionResult
+    from mlctl.monitor.findings import ActionResult
 
     registry = exposition.registry(ws.env, state, ws.spec.config.monitors)
     done: list[ActionResult] = []
@@ -126,7 +126,7 @@ def monitor(
     from mlctl.gitops.git import current_actor, git_info
     from mlctl.monitor import actions
     from mlctl.monitor.evaluation import evaluate_monitors, record
-    from mlctl.monitor.results import ActionResult
+    from mlctl.monitor.findings import ActionResult
     from mlctl.monitor.run import remember
     from mlctl.operations.ci import require_lasting_state
     from mlctl.plan.triggers import sweep_cleared

@@ -8,6 +8,8 @@
 * :mod:`~mlctl.plan.model`: ``Plan`` and ``ResourceChange``; saved plans and their freshness.
 * :mod:`~mlctl.plan.diff`, :mod:`~mlctl.plan.render`, :mod:`~mlctl.plan.comment`: the views --
   text, JSON and the markdown PR comment.
+* :mod:`~mlctl.plan.diagnostics`: the one view of :class:`~mlctl.errors.Diagnostic` values
+  (text lines, or the JSON document of ``validate``/``plan --format json``).
 
 Planning never trains, never writes state and never runs code the YAML names.
 """

@@ -14,11 +14,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from mlctl.errors import MlctlError, StalePlanError
+from mlctl.errors import Diagnostic, MlctlError, StalePlanError
 
-PLAN_FORMAT_VERSION = "1.0"
+PLAN_FORMAT_VERSION = "1.1"  # 1.1: warnings and policies are diagnostics (1.0 files still load)
 UNKNOWN = "(known after apply)"
 
 # Symbols in the order the text legend lists them.
@@ -71,17 +71,20 @@ class ResourceChange(BaseModel):
         return SYMBOLS.get(self.actions[0], "?")
 
 
-class PolicyResult(BaseModel):
-    """One ``deny`` or ``warn`` message of a policy (``policies/*.rego``) on this plan, with the
-    ``file:line`` of the rule that produced it (see :mod:`mlctl.plan.policy`)."""
-
-    kind: str
-    message: str
-    file: str
-    line: int
-
-    def __str__(self) -> str:
-        return f"policy {self.file}:{self.line}: {self.message}"
+def _legacy_diagnostic(value: Any) -> Any:
+    """A warning or policy finding as plans saved before 1.1 stored it (a string; a policy
+    ``{kind, message, file, line}``), as :class:`~mlctl.errors.Diagnostic` fields; else as is."""
+    if isinstance(value, str):
+        return {"summary": value, "severity": "warning"}
+    if isinstance(value, dict) and "kind" in value and "message" in value and "summary" not in value:
+        return {
+            "summary": value["message"],
+            "file": value.get("file"),
+            "line": value.get("line"),
+            "severity": "error" if value["kind"] == "deny" else "warning",
+            "subject": "policy",
+        }
+    return value
 
 
 class RolloutStep(BaseModel):
@@ -134,15 +137,30 @@ class Plan(BaseModel):
     replace: list[str] = Field(default_factory=list)
     resource_changes: list[ResourceChange] = Field(default_factory=list)
     drift: list[ResourceChange] = Field(default_factory=list, description="found by refresh")
-    warnings: list[str] = Field(default_factory=list)
-    policies: list[PolicyResult] = Field(default_factory=list, description="policy deny/warn messages")
+    warnings: list[Diagnostic] = Field(
+        default_factory=list, description="warning diagnostics (the planner's, policies' warn)"
+    )
+    policies: list[Diagnostic] = Field(
+        default_factory=list,
+        description="policy findings: deny as error diagnostics (apply refuses), warn as warnings",
+    )
     rollouts: list[RolloutStep] = Field(
         default_factory=list, description="declared rollouts and their next step (not applied)"
     )
 
+    @field_validator("warnings", "policies", mode="before")
+    @classmethod
+    def _read_legacy(cls, value: Any) -> Any:
+        return [_legacy_diagnostic(v) for v in value] if isinstance(value, list) else value
+
     @property
     def has_changes(self) -> bool:
         return bool(self.resource_changes)
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        """Warnings, then policy denials: what the JSON plan lists under ``diagnostics``."""
+        return [*self.warnings, *self.denials]
 
     @property
     def blocking(self) -> list[str]:
@@ -153,9 +171,9 @@ class Plan(BaseModel):
         ]
 
     @property
-    def denials(self) -> list[PolicyResult]:
-        """The policies' ``deny`` messages (each blocks apply)."""
-        return [p for p in self.policies if p.kind == "deny"]
+    def denials(self) -> list[Diagnostic]:
+        """The policies' ``deny`` messages, error diagnostics (each blocks apply)."""
+        return [p for p in self.policies if p.severity == "error"]
 
     def counts(self) -> Counter[str]:
         """How many changes carry each action (replace counted once as replace)."""

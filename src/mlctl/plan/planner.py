@@ -5,11 +5,15 @@ by the YAML, and imports no pandas or scikit-learn. Its cost grows linearly with
 resources (unchanged resources cost one dict comparison). Configuration that cannot be planned
 (missing data, a pin naming an unknown version) raises :class:`~mlctl.errors.ConfigError`
 carrying one :class:`~mlctl.errors.Diagnostic` (file:line) per problem, all of them at once.
+What plans but deserves a word (a retrain held for new rows, a rolled-back pin, a damaged
+artifact, a stage left behind) becomes a warning diagnostic in ``Plan.warnings``, carrying the
+resource's address; its text is the line the plan prints after ``Warning:``.
 Rows of datasets, like fingerprints and artifact health, come through the :class:`Reality`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -49,7 +53,13 @@ def _located(spec: EnvSpec, key: str, summary: str, *, address: str = "") -> Dia
     """A problem with the node at ``key`` (or its nearest ancestor) of the YAML, about the
     resource at ``address`` when given."""
     file, line = spec.locate(key)
-    return Diagnostic(summary=summary, path=address, file=file, line=line)
+    return Diagnostic(summary=summary, path=address, file=file, line=line, address=address or None)
+
+
+def _warning(summary: str, address: str | None = None, *, path: str = "") -> Diagnostic:
+    """A warning about the resource at ``address`` (``path`` defaults to none, so the text is
+    ``summary`` alone; pass ``path=address`` to prefix it with ``address: ``)."""
+    return Diagnostic(summary=summary, path=path, severity="warning", address=address or path or None)
 
 
 class _Planner:
@@ -67,7 +77,7 @@ class _Planner:
         self.replace = replace
         self.changes: list[ResourceChange] = []
         self.drift: list[ResourceChange] = []
-        self.warnings: list[str] = []
+        self.warnings: list[Diagnostic] = []
         self.errors: list[Diagnostic] = []
         self.fingerprints: dict[str, str | None] = {}
         self.stage_targets: dict[str, dict[str, StageTarget]] = {}
@@ -188,7 +198,7 @@ class _Planner:
         elif candidate is None:
             hold = None if due else new_data_hold(model, previous, d.spec, data, self._rows(model, data))
             if hold and previous is not None:
-                self.warnings.append(f"model_version.{name}: {hold}")
+                self.warnings.append(_warning(hold, path=d.address))
                 candidate = previous
             else:
                 train_reason = self._train_reason(name, d.spec, data, previous, due)
@@ -264,7 +274,11 @@ class _Planner:
                     reason=f"artifact of v{number} ({artifact.uri}) is {health}",
                 )
             )
-            self.warnings.append(f"{d.name} v{number} artifact is {health}: apply will refuse to deploy it")
+            self.warnings.append(
+                _warning(
+                    f"{d.name} v{number} artifact is {health}: apply will refuse to deploy it", d.address
+                )
+            )
 
     def _train_reason(
         self,
@@ -292,12 +306,13 @@ class _Planner:
         registry = self.registry(d.name)
         current = registry.stages.get(stage)
         if target.error:
-            self.errors.append(_located(self.spec, f"models.{d.name}.stages.{stage}", target.error))
+            located = _located(self.spec, f"models.{d.name}.stages.{stage}", target.error)
+            self.errors.append(dataclasses.replace(located, address=d.address))
             return
         if target.warning:
-            self.warnings.append(target.warning)
+            self.warnings.append(_warning(target.warning, d.address))
         if target.blocked:
-            self.warnings.append(f"stage.{d.name}.{stage} stays at {_v(current)}: {target.blocked}")
+            self.warnings.append(_warning(f"{d.address} stays at {_v(current)}: {target.blocked}", d.address))
         model = self.env.models[d.name]
         moved = self._alias_drift(d, stage, current)
         if target.pending:
@@ -534,7 +549,8 @@ class _Planner:
             self.errors.append(
                 Diagnostic(
                     f"cannot delete {address}: still used by {', '.join(users)}; "
-                    "move those stages to versions that do not read it first"
+                    "move those stages to versions that do not read it first",
+                    address=address,
                 )
             )
             return

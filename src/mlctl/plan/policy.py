@@ -12,9 +12,12 @@ line) are found by reading the source, each is evaluated on its own (see
 attributed to the head whose ``msg`` literal or ``sprintf`` format matches it, else to the first
 head of its kind -- so the line is a rule's head, never a guess outside the file.
 
-A file that does not parse raises :class:`PolicyError` (one line: ``policies/x.rego:12:
-<what rego-cpp says>``). Nothing here reads state or providers; denials become plan blockers
-in :mod:`mlctl.operations.plan`.
+Findings and errors are :class:`~mlctl.errors.Diagnostic` values where they leave this module:
+:meth:`PolicyFinding.diagnostic` (``deny`` an error, ``warn`` a warning, subject ``policy``,
+file and line of the rule: the text ``policy policies/x.rego:12: <message>``). A file that
+does not parse raises :class:`PolicyError`, a :class:`~mlctl.errors.ConfigError` carrying one
+diagnostic (one line: ``policies/x.rego:12: <what rego-cpp says>``). Nothing here reads state
+or providers; denials become plan blockers in :mod:`mlctl.operations.plan`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mlctl.errors import MlctlError
+from mlctl.errors import ConfigError, Diagnostic
 
 Kind = Literal["deny", "warn"]
 
@@ -33,8 +36,11 @@ Kind = Literal["deny", "warn"]
 POLICY_DIR = "policies"
 
 
-class PolicyError(MlctlError):
-    """A policy file cannot be read or evaluated (message: ``file:line: what``)."""
+class PolicyError(ConfigError):
+    """A policy file cannot be read or evaluated: one diagnostic (message ``file:line: what``)."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__([diagnostic])
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,18 @@ class PolicyFinding:
     package: str
 
     def __str__(self) -> str:
-        return f"policy {self.file}:{self.line}: {self.message}"
+        return str(self.diagnostic())
+
+    def diagnostic(self) -> Diagnostic:
+        """This finding as a diagnostic: ``deny`` an error (apply refuses the plan), ``warn`` a
+        warning; subject ``policy``, located at the rule's head, so it reads as ``str(self)``."""
+        return Diagnostic(
+            summary=self.message,
+            file=self.file,
+            line=self.line,
+            severity="error" if self.kind == "deny" else "warning",
+            subject="policy",
+        )
 
 
 @dataclass(frozen=True)
@@ -133,10 +150,10 @@ def _read(repo: Path, path: Path) -> _Module:
     try:
         source = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{rel}: cannot read the policy: {exc}") from None
+        raise PolicyError(Diagnostic(f"cannot read the policy: {exc}", file=rel)) from None
     package = _PACKAGE.search(source)
     if package is None:
-        raise PolicyError(f"{rel}:1: not a Rego module: no 'package' declaration")
+        raise PolicyError(Diagnostic("not a Rego module: no 'package' declaration", file=rel, line=1))
     return _Module(path, rel, source, package.group(1), _heads(source))
 
 
@@ -144,18 +161,19 @@ _ERROR = re.compile(r"\(error \d+:([^|\s]*)\|(\d+)\|\d+")
 _ERRMSG = re.compile(r"\(errormsg \d+:([^)\n]*)")
 
 
-def _error_line(error: str, modules: dict[str, _Module]) -> str:
-    """``file:line: message`` from rego-cpp's error text (``(error N:FILE|OFFSET|LEN ...)``)."""
+def _error(error: str, modules: dict[str, _Module]) -> PolicyError:
+    """The located error of rego-cpp's error text (``(error N:FILE|OFFSET|LEN ...)``): its
+    diagnostic reads ``file:line: message``."""
     where = _ERROR.search(error)
     what = _ERRMSG.search(error)
     message = what.group(1).strip() if what else error.strip().splitlines()[0]
     if where is None:
-        return message
+        return PolicyError(Diagnostic(message))
     module = modules.get(where.group(1))
     if module is None:
-        return f"{where.group(1)}: {message}"
+        return PolicyError(Diagnostic(message, file=where.group(1)))
     line = module.source.encode()[: int(where.group(2))].count(b"\n") + 1
-    return f"{module.rel}:{line}: {message}"
+    return PolicyError(Diagnostic(message, file=module.rel, line=line))
 
 
 def _attribute(kind: Kind, message: str, modules: list[_Module]) -> tuple[str, int]:
@@ -202,13 +220,13 @@ def _query(interpreter: Any, regopy: Any, path: str, modules: dict[str, _Module]
     try:
         output = str(interpreter.query(path)).strip()
     except regopy.RegoError as exc:
-        raise PolicyError(_error_line(str(exc), modules)) from None
+        raise _error(str(exc), modules) from None
     if output == "undefined":
         return []
     try:
         parsed = json.loads(output)
     except ValueError:
-        raise PolicyError(f"{path}: {output.splitlines()[0] if output else 'no result'}") from None
+        raise PolicyError(Diagnostic(output.splitlines()[0] if output else "no result", path=path)) from None
     return [m for expression in parsed.get("expressions", []) for m in _messages(expression)]
 
 
@@ -244,7 +262,7 @@ def evaluate_policies(
     try:
         interpreter = _interpreter(regopy, modules, {k: m.source for k, m in modules.items()}, text)
     except regopy.RegoError as exc:
-        raise PolicyError(_error_line(str(exc), modules)) from None
+        raise _error(str(exc), modules) from None
     try:
         split = _interpreter(regopy, modules, {k: _rewritten(m) for k, m in modules.items()}, text)
     except regopy.RegoError:

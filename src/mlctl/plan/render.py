@@ -7,10 +7,13 @@ block per change sorted in apply order, and one summary line.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
 
+from mlctl.errors import Diagnostic
+from mlctl.plan.diagnostics import diagnostic_json
 from mlctl.plan.diff import short
 from mlctl.plan.model import SYMBOLS, UNKNOWN, Plan, ResourceChange, RolloutStep
 from mlctl.redaction import redact
@@ -206,6 +209,22 @@ def render_rollouts(plan: Plan) -> list[str]:
     return [*out, ""]
 
 
+def drift_consequence(drift: list[ResourceChange]) -> list[str]:
+    """What applying does about the changes refresh found, one sentence per kind: changed data
+    is the world's new input, which apply checks and responds to but never reverts; any other
+    object (a live endpoint, an artifact, a registry alias) is brought back to the state."""
+    data = any(change.type == "dataset" for change in drift)
+    lines = []
+    if data:
+        lines.append(
+            "Applying does not revert changed data: it checks it, and the planned actions respond to it."
+        )
+    if any(change.type != "dataset" for change in drift):
+        objects = "the other objects" if data else "these objects"
+        lines.append(f"Applying will bring {objects} back in line with the configuration.")
+    return lines
+
+
 def render_text(plan: Plan, *, color: bool = False) -> str:
     """Terraform-style human output ending with the summary line.
 
@@ -228,7 +247,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
                     tilde = paint("~", color=color)
                     out.append(f"      {tilde} {key}: {short(before.get(key))} -> {short(after.get(key))}")
         out.append("")
-        out.append("Applying will bring these objects back in line with the configuration.")
+        out.extend(drift_consequence(plan.drift))
         out.append("")
     if plan.has_changes:
         used = []
@@ -288,6 +307,16 @@ def mask_value(value: Any) -> Any:
     return value
 
 
+def mask_diagnostic(diagnostic: Diagnostic) -> Diagnostic:
+    """``diagnostic`` with :func:`mask_text` applied to the parts its text is made of."""
+    return dataclasses.replace(
+        diagnostic,
+        summary=mask_text(diagnostic.summary),
+        path=mask_text(diagnostic.path),
+        hint=mask_text(diagnostic.hint) if diagnostic.hint else diagnostic.hint,
+    )
+
+
 def masked(plan: Plan) -> Plan:
     """A copy of ``plan`` with sensitive values masked in every field a renderer shows."""
 
@@ -306,7 +335,8 @@ def masked(plan: Plan) -> Plan:
         update={
             "resource_changes": [change(c) for c in plan.resource_changes],
             "drift": [change(c) for c in plan.drift],
-            "warnings": [mask_text(w) for w in plan.warnings],
+            "warnings": [mask_diagnostic(w) for w in plan.warnings],
+            "policies": [mask_diagnostic(p) for p in plan.policies],
         }
     )
 
@@ -406,7 +436,7 @@ def markdown_section(plan: Plan) -> tuple[list[str], list[list[str]], list[list[
     if blocking:
         head += [*blocking, ""]
     for warning in plan.warnings:
-        head.append(f"> :warning: {_escape(warning)}")
+        head.append(f"> :warning: {_escape(str(warning))}")
     if plan.warnings:
         head.append("")
     for change in plan.resource_changes:
@@ -419,7 +449,7 @@ def markdown_section(plan: Plan) -> tuple[list[str], list[list[str]], list[list[
     if plan.drift:
         block = ["<details><summary>Changed outside of mlctl (found by refresh)</summary>", "", "```"]
         block += [f"{c.address}: {c.reason}" for c in plan.drift]
-        block += ["```", "", "Applying will bring these objects back in line with the configuration."]
+        block += ["```", "", *drift_consequence(plan.drift)]
         block += ["</details>", ""]
         tail.append(block)
     return head, chunks, tail
@@ -475,7 +505,7 @@ def render_markdown(plan: Plan) -> str:
 # docs/plan-json.md documents every field and the action mapping below.
 
 #: The JSON plan's own version (major.minor, Terraform's rule: a new minor only adds fields).
-JSON_FORMAT_VERSION = "1.3"
+JSON_FORMAT_VERSION = "1.4"
 
 #: mlctl verbs that change what an address points at; Terraform calls that an update (or a
 #: create when the address had no prior value).
@@ -621,10 +651,12 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
     ``format_version``, ``resource_changes[]`` (``address``, ``mode``, ``type``, ``name``,
     ``provider_name``, ``change.{actions, before, after, after_unknown, before_sensitive,
-    after_sensitive}``), ``resource_drift[]`` (changes refresh found), ``applyable`` and
-    ``errored``; mlctl's own facts (ML verbs, reasons, gate verdicts, lineage, summary, the
-    declared rollouts' next steps) under ``mlctl`` keys. Values that came from ``${VAR}`` are
-    ``(sensitive)`` and marked ``true`` in ``*_sensitive``; the placeholder never appears.
+    after_sensitive}``), ``resource_drift[]`` (changes refresh found), ``applyable``,
+    ``errored`` and ``diagnostics[]`` (the plan's warnings and policy denials, in the shape of
+    :func:`mlctl.plan.diagnostics.diagnostic_json`); mlctl's own facts (ML verbs, reasons, gate
+    verdicts, lineage, summary, the declared rollouts' next steps) under ``mlctl`` keys. Values
+    that came from ``${VAR}`` are ``(sensitive)`` and marked ``true`` in ``*_sensitive``; the
+    placeholder never appears.
     """
     return {
         "format_version": JSON_FORMAT_VERSION,
@@ -633,6 +665,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "errored": False,
         "resource_changes": [_resource_change(c) for c in plan.resource_changes],
         "resource_drift": [_resource_change(c) for c in plan.drift],
+        "diagnostics": [diagnostic_json(d, mask_text) for d in plan.diagnostics],
         "mlctl": {
             "plan_format_version": plan.format_version,
             "mlctl_version": plan.mlctl_version,
@@ -645,7 +678,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "refresh": plan.refresh,
             "targets": list(plan.targets),
             "replace": list(plan.replace),
-            "warnings": [mask_text(w) for w in plan.warnings],
+            "warnings": [mask_text(str(w)) for w in plan.warnings],
             "blocking": [mask_text(b) for b in plan.blocking],
             "summary": dict(plan.counts().items()),
             "summary_line": plan.summary(),

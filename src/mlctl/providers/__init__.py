@@ -1,8 +1,17 @@
-"""Providers: where artifacts are stored and endpoints run (local, S3 artifacts, Kubernetes).
+"""Providers (floor 4): where artifacts are stored and endpoints run (local, S3 artifacts,
+Kubernetes), the prediction log, dataset reading, run files and the MLflow mirror client.
 
 :func:`artifact_store` and :func:`serving` build the provider an environment names in
 ``environment.yaml`` from its ``providers/<name>.yaml``. The S3 and Kubernetes modules (and
 boto3 / kubernetes) are imported only when a provider of that type is used.
+
+Modules: :mod:`~mlctl.providers.base` (the ``ArtifactStore`` and ``ServingProvider`` protocols,
+verified reads), :mod:`~mlctl.providers.local`, :mod:`~mlctl.providers.s3`,
+:mod:`~mlctl.providers.k8s` and :mod:`~mlctl.providers.k8s_manifests` (the Kubernetes
+provider and the manifests it applies), :mod:`~mlctl.providers.predlog` (the prediction log:
+writer, stores, reader), :mod:`~mlctl.providers.datasets` (where a dataset's bytes are, and
+its rows), :mod:`~mlctl.providers.runfiles` (a run's files in the artifact store) and
+:mod:`~mlctl.providers.mlflow` (the MLflow tracking server and registry client).
 """
 
 from __future__ import annotations

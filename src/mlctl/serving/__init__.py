@@ -1,4 +1,4 @@
-"""Model serving: a FastAPI app that serves one stage of a model and follows the state.
+"""Model serving (floor 10): a FastAPI app that serves one stage of a model and follows the state.
 
 ``create_app(repo, env, model, stage="production")`` builds the ASGI app (see
 :mod:`mlctl.serving.app`); ``mlctl serve`` runs it under uvicorn. The prediction log every
@@ -15,7 +15,7 @@ size middleware), :mod:`~mlctl.serving.responses` (JSON answers, 422/503 failure
 :mod:`~mlctl.serving.follower` (loads and swaps versions as the state moves),
 :mod:`~mlctl.ml.compiled` (the numpy predictors), :mod:`~mlctl.serving.shadow` (a
 shadow rollout's candidate, scored in a process of its own) and
-:mod:`~mlctl.serving.metrics` (Prometheus metrics).
+:mod:`~mlctl.serving.prometheus` (Prometheus metrics).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect
 
 from mlctl.serving.follower import LoadedModel
 from mlctl.serving.openapi import predict_openapi
-from mlctl.serving.protocols import mlflow as mlflow_protocol
+from mlctl.serving.protocols import mlflow_scoring as mlflow_protocol
 from mlctl.serving.protocols import oip
 from mlctl.serving.responses import Unavailable, Unprocessable, error_response, json_body, json_response
 from mlctl.serving.service import Service

@@ -61,8 +61,8 @@ from pydantic import BaseModel, ValidationError
 from mlctl.ml.compiled import Prediction
 from mlctl.providers.predlog import PredictionLogWriter, prediction_log_store
 from mlctl.serving.follower import LoadedModel, StateFollower
-from mlctl.serving.metrics import Metrics
 from mlctl.serving.online_fill import OnlineFeatures
+from mlctl.serving.prometheus import Metrics
 from mlctl.serving.responses import Unprocessable, validation_error
 from mlctl.serving.schemas import request_model
 from mlctl.serving.settings import ServingSettings

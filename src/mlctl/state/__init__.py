@@ -1,4 +1,5 @@
-"""State layer: the state document, its backends (local file; S3 elsewhere), locking.
+"""The state (floor 2): the state document, its backends (local file, S3) and their locks.
+Imports only the ground floors (errors, files, s3client).
 
 Entry points: :class:`State` (the document), :class:`StateBackend` (read / write / lock),
 :class:`LocalBackend`, :func:`persist` (the checkpoint after every action) and :func:`locked`.

@@ -1,5 +1,5 @@
 """Standard inference protocols served next to ``/predict``: MLflow's scoring protocol
-(:mod:`~mlctl.serving.protocols.mlflow`, ``POST /invocations``) and the Open Inference
+(:mod:`~mlctl.serving.protocols.mlflow_scoring`, ``POST /invocations``) and the Open Inference
 Protocol v2 (:mod:`~mlctl.serving.protocols.oip`, KServe's ``/v2/...``).
 
 Contract: both decode their payload into rows of named values (:mod:`~.rows`), then run the

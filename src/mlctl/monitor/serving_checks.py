@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from mlctl.monitor import sources, stats
-from mlctl.monitor.results import Finding, MonitorResult, production_version
+from mlctl.monitor.findings import Finding, MonitorResult, production_version
 from mlctl.providers.predlog import LogStore
 from mlctl.spec.envspec import EnvSpec
 from mlctl.spec.models import ServingMonitor
@@ -223,8 +223,17 @@ def _prediction_shift(
         n_reference=int(ref.size),
     )
     means = (float(cur.mean()) if cur.size else None, float(ref.mean()) if ref.size else None)
-    if min(cur.size, ref.size) < MIN_PREDICTIONS:
-        f.note = f"not judged: {min(cur.size, ref.size)} predictions < {MIN_PREDICTIONS}"
+    if ref.size < MIN_PREDICTIONS:
+        f.note = (
+            f"not judged: baseline window has {ref.size:,} predictions < {MIN_PREDICTIONS} "
+            f"(this window: {cur.size:,} of v{version})"
+        )
+        return f, *means
+    if cur.size < MIN_PREDICTIONS:
+        f.note = (
+            f"not judged: {cur.size:,} predictions of v{version} < {MIN_PREDICTIONS} "
+            f"(baseline window: {ref.size:,})"
+        )
         return f, *means
     shift = abs(float(cur.mean()) - float(ref.mean()))
     if regression:
