@@ -335,3 +335,22 @@ def test_the_heartbeat_interval_comes_from_the_environment(monkeypatch: pytest.M
     assert Progress(io.StringIO()).interval == 7.0
     monkeypatch.delenv("MLCTL_PROGRESS_INTERVAL")
     assert Progress(io.StringIO()).interval == 30.0
+
+
+def test_every_lazy_command_module_exists_and_names_its_command() -> None:
+    """A misspelt module in LAZY_COMMANDS must fail here, not vanish from ``mlctl --help``."""
+    import importlib
+
+    import click
+
+    from mlctl.cli.main import LAZY_COMMANDS
+
+    for name, module in LAZY_COMMANDS.items():
+        command = importlib.import_module(module).command
+        assert isinstance(command, click.Command), module
+        assert command.name == name, f"{module} declares {command.name!r}, listed as {name!r}"
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    shown = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()}
+    hidden = {name for name, mod in LAZY_COMMANDS.items() if importlib.import_module(mod).command.hidden}
+    assert shown == set(LAZY_COMMANDS) - hidden

@@ -84,7 +84,7 @@ def test_a_token_or_insecure_gets_past_the_bind_check(applied: Path, monkeypatch
 
 
 def test_loopback_addresses() -> None:
-    from mlctl.cli.serve_cmd import is_loopback
+    from mlctl.serving.server import is_loopback
 
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.3.4.5", "::1", "[::1]", "localhost", "LOCALHOST"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.1", "192.168.1.1", "example.com", ""))

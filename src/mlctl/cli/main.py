@@ -21,7 +21,7 @@ import click
 from mlctl import __version__
 from mlctl.cli.boundary import error_boundary
 
-# command name -> module exporting ``command``. A module not present yet is skipped.
+# command name -> module exporting ``command`` (tests/test_cli_conventions.py imports every one).
 LAZY_COMMANDS: dict[str, str] = {
     "init": "mlctl.cli.init_cmd",
     "validate": "mlctl.cli.validate_cmd",
@@ -51,20 +51,14 @@ class MlctlGroup(click.Group):
     commands in :data:`LAZY_COMMANDS` are imported only when used (keeps ``--help`` fast)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        import importlib.util
-
-        found = [name for name, module in LAZY_COMMANDS.items() if importlib.util.find_spec(module)]
-        return sorted({*super().list_commands(ctx), *found})
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
         if command is not None or cmd_name not in LAZY_COMMANDS:
             return command
         import importlib
-        import importlib.util
 
-        if importlib.util.find_spec(LAZY_COMMANDS[cmd_name]) is None:
-            return None
         loaded: click.Command = importlib.import_module(LAZY_COMMANDS[cmd_name]).command
         return loaded
 

@@ -78,14 +78,15 @@ def pull_cmd(ctx: click.Context, env: str, version: str | None) -> None:
     if version is None:
         click.echo(_state(repo_of(ctx), env).to_json(), nl=False)
         return
+    from mlctl.state.backend import VersionedBackend
+
     ws = open_workspace(repo_of(ctx), env)
-    read_version = getattr(ws.backend, "read_version", None)
-    if read_version is None:
+    if not isinstance(ws.backend, VersionedBackend):
         raise MlctlError(
             f"{ws.backend.describe()} keeps no versions; --version needs an s3 backend "
             "(a versioned bucket keeps every snapshot)"
         )
-    click.echo(read_version(version).to_json(), nl=False)
+    click.echo(ws.backend.read_version(version).to_json(), nl=False)
 
 
 @command.command("history")
@@ -97,16 +98,16 @@ def history_cmd(ctx: click.Context, env: str, limit: int, as_json: bool) -> None
     """List stored snapshots of the state (S3 backend with a versioned bucket)."""
     from mlctl.cli.output import echo_json
     from mlctl.errors import MlctlError
+    from mlctl.state.backend import VersionedBackend
     from mlctl.workspace import open_workspace
 
     ws = open_workspace(repo_of(ctx), env)
-    list_versions = getattr(ws.backend, "history", None)
-    if list_versions is None:
+    if not isinstance(ws.backend, VersionedBackend):
         raise MlctlError(
             f"{ws.backend.describe()} keeps no history (only its .backup of the previous "
             "command); use an s3 backend on a versioned bucket"
         )
-    versions = list_versions(limit=limit)
+    versions = ws.backend.history(limit=limit)
     if as_json:
         echo_json([v.to_dict() for v in versions])
         return

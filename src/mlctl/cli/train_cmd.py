@@ -31,7 +31,14 @@ def command(ctx: click.Context, model: str, env: str, identity: str, result: str
     from mlctl.spec.loader import load_environment
 
     spec = load_environment(repo_of(ctx), env)
-    record = run_job(spec, model, identity, result, store=artifact_store(spec))
+    record = run_job(
+        spec,
+        model,
+        identity,
+        result,
+        store=artifact_store(spec),
+        progress=lambda message: click.echo(f"{model}: {message}"),
+    )
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(record["metrics"].items()))
     click.echo(f"{model}: run {record['run_id']} stored {record['artifact']['uri']} ({metrics})")
     click.echo(f"{model}: candidate record written to {result}")

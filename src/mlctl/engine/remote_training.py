@@ -41,6 +41,7 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -223,12 +224,13 @@ def run_job(
     *,
     store: ArtifactStore,
     result_key: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """What ``mlctl train-job`` does inside the Job's pod: train ``name``'s current spec in a
     scratch directory, store the model and its run's files in the S3 store, and write the
     candidate record, sealed with ``result_key`` (default: ``$MLCTL_RESULT_KEY``, which apply
     put in the Job), to ``result`` (which must be this version's result URI in that store).
-    Returns the record."""
+    ``progress`` receives training's progress lines (the Job's log). Returns the record."""
     import shutil
     import tempfile
 
@@ -274,7 +276,7 @@ def run_job(
             production_metrics=None,  # apply evaluates the gates again against production of now
             git=git_info(spec.repo),
             actor=current_actor(spec.repo),
-            progress=lambda message: print(f"{name}: {message}", flush=True),
+            progress=progress or (lambda message: None),
             purpose="training-job",
         )
         candidate = train_candidate(request, runs)

@@ -1,10 +1,11 @@
 """Model serving (floor 10): a FastAPI app that serves one stage of a model and follows the state.
 
 ``create_app(repo, env, model, stage="production")`` builds the ASGI app (see
-:mod:`mlctl.serving.app`); ``mlctl serve`` runs it under uvicorn. The prediction log every
+:mod:`mlctl.serving.app`); ``mlctl serve`` runs it under uvicorn (:func:`mlctl.serving.server.run`). The prediction log every
 endpoint writes is in :mod:`mlctl.providers.predlog` (importable without FastAPI).
 
 Modules: :mod:`~mlctl.serving.app` (``create_app``, ``app_from_env``: the wiring),
+:mod:`~mlctl.serving.server` (``run``: the checks before listening, then uvicorn),
 :mod:`~mlctl.serving.settings` (``ServingSettings``, ``MLCTL_SERVE_*``),
 :mod:`~mlctl.serving.service` (one app's state and the prediction steps),
 :mod:`~mlctl.serving.routes` (the HTTP routes), :mod:`~mlctl.serving.guard` (token and body

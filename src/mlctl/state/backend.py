@@ -29,9 +29,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from mlctl.state.document import GitInfo, State, utcnow
+
+if TYPE_CHECKING:
+    from mlctl.state.s3 import StateVersion
 
 
 def _mlctl_version() -> str:
@@ -159,6 +162,20 @@ class StateBackend(Protocol):
 
     def describe(self) -> str:
         """Human name of the storage, e.g. ``local state file state/dev.json``."""
+        ...
+
+
+@runtime_checkable
+class VersionedBackend(StateBackend, Protocol):
+    """A backend that keeps every stored snapshot (S3 on a versioned bucket): an optional
+    capability, tested with ``isinstance`` by the commands that need it."""
+
+    def history(self, limit: int = 20) -> list[StateVersion]:
+        """The newest ``limit`` snapshots, newest first."""
+        ...
+
+    def read_version(self, version_id: str) -> State:
+        """One stored snapshot; MlctlError when there is no such version."""
         ...
 
 
