@@ -24,26 +24,10 @@ def command() -> None:
 def list_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
     """Feature views with their ttl, online status, watermark and online entity count."""
     from mlctl.cli.output import echo_json
-    from mlctl.features.store import FeatureStore
+    from mlctl.operations.feature_views import feature_views
     from mlctl.workspace import open_workspace
 
-    ws = open_workspace(repo_of(ctx), env)
-    state = ws.backend.read()
-    views = FeatureStore(spec=ws.spec).list_feature_views()
-    for view in views:
-        resource = state.resources.get(f"feature_view.{view['name']}") if state else None
-        status = resource.status if resource else {}
-        view["materialized"] = (
-            {
-                "watermark": status.get("watermark"),
-                "materialized_at": status.get("materialized_at"),
-                "entities": status.get("entities"),
-                "windows": len(status.get("windows", [])),
-                "store": status.get("store"),
-            }
-            if status.get("online")
-            else None
-        )
+    views = feature_views(open_workspace(repo_of(ctx), env))
     if as_json:
         echo_json(views)
         return
