@@ -35,8 +35,21 @@ def pytest_configure(config: pytest.Config) -> None:
     """Tests run as on a developer's machine, wherever the suite runs: without ``CI``, so the
     CI-only refusals (a dirty tree, a local state backend: see :mod:`mlctl.operations.ci`) do
     not depend on the host. This runs before any fixture, session-scoped ones included, and
-    before any subprocess a test starts. Tests of those refusals set ``CI=true`` themselves."""
+    before any subprocess a test starts. Tests of those refusals set ``CI=true`` themselves.
+    Likewise ``GITHUB_EVENT_NAME``: a push run skips the pull-request endpoint check
+    (:func:`mlctl.operations.ci.reviewed_run`); its tests set the event they mean."""
     os.environ.pop("CI", None)
+    os.environ.pop("GITHUB_EVENT_NAME", None)
+
+
+@pytest.fixture(autouse=True)
+def _own_secrets() -> Any:
+    """Each test starts with an empty redaction registry, as each command does: a value one
+    test remembered as a secret never rewrites another test's output."""
+    from mlctl import redaction
+
+    with redaction.scope({}):
+        yield
 
 
 @pytest.fixture(scope="session")

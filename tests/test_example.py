@@ -451,6 +451,17 @@ def test_init_backend_refuses_bad_locations(tmp_path: Path, args: list[str]) -> 
     assert not (tmp_path / "repo").exists()
 
 
+@pytest.mark.parametrize("customers", ["0", "-5"])
+def test_init_without_customers_is_one_clear_error(tmp_path: Path, customers: str) -> None:
+    """Refused before anything is written: no environments/ left behind, no crash."""
+    from conftest import invoke
+
+    result = invoke(tmp_path, "init", str(tmp_path / "repo"), "--customers", customers)
+    assert result.exit_code == 1, result.output
+    assert result.stderr == f"Error: --customers {customers}: the example needs at least 1 customer\n"
+    assert not (tmp_path / "repo").exists()
+
+
 def test_ensure_example_data(tmp_path: Path) -> None:
     assert ensure_example_data(tmp_path, customers=300) is True
     activity = tmp_path / "data" / "customer_activity.csv"
@@ -586,6 +597,82 @@ def test_demo_traffic_sends_requests_and_appends_labels(repo: Path) -> None:
     assert plan.exit_code == 0, plan.output
 
 
+def test_demo_traffic_adds_the_shifted_customers_to_the_training_data(repo: Path, tmp_path: Path) -> None:
+    """The retrain a drift triggers learns the new population: each answered shifted
+    customer's snapshot (the features it was sent with) joins the feature source, its outcome
+    the training labels, dated so the point-in-time join pairs them; the same seed and data
+    append the same bytes."""
+    import shutil
+
+    from conftest import invoke
+
+    twin = tmp_path / "twin"
+    shutil.copytree(repo, twin)
+    activity, labels = Path("data/customer_activity.csv"), Path("data/churn_labels.csv")
+    before = {name: (repo / name).read_bytes() for name in (activity, labels)}
+    stub = _StubServer()
+    try:
+        outputs = [
+            invoke(
+                where, "demo", "traffic", "-e", "dev", "--url", stub.url, "--requests", "200", "--seed", "5"
+            )
+            for where in (repo, twin)
+        ]
+    finally:
+        stub.close()
+    for result in outputs:
+        assert result.exit_code == 0, result.output
+        assert (
+            "Added 80 shifted customers to the training data of churn-predictor: "
+            "snapshots to data/customer_activity.csv, outcomes to data/churn_labels.csv." in result.output
+        )
+    for name in (activity, labels):
+        assert (repo / name).read_bytes() == (twin / name).read_bytes(), name
+        assert (repo / name).read_bytes().startswith(before[name]), "rows are appended, never rewritten"
+    sent = {b["customer_id"]: b for b in stub.received[:200] if len(b) > 1}
+    assert len(sent) == 80
+    old = pd.read_csv(io.BytesIO(before[activity]))
+    new_activity = pd.read_csv(repo / activity).iloc[len(old) :]
+    new_labels = pd.read_csv(repo / labels).iloc[len(pd.read_csv(io.BytesIO(before[labels]))) :]
+    assert sorted(new_activity["customer_id"]) == sorted(sent) == sorted(new_labels["customer_id"])
+    for frame in (old, new_activity, new_labels):
+        frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
+    assert (new_activity["event_timestamp"] == old["event_timestamp"].max() + pd.Timedelta(hours=1)).all()
+    delay = (
+        new_labels.set_index("customer_id")["event_timestamp"]
+        - new_activity.set_index("customer_id")["event_timestamp"]
+    )
+    assert delay.between(pd.Timedelta(hours=1), pd.Timedelta(hours=12)).all()
+    joined = _join(new_labels, pd.concat([old, new_activity])).set_index("customer_id")
+    for customer, body in sent.items():
+        for name in FEATURES:
+            assert joined.loc[customer, name] == pytest.approx(body[name]), (customer, name)
+    assert set(new_labels["churned"]) == {"Yes", "No"}
+    # both files still pass their datasets' checks
+    plan = invoke(
+        repo, "plan", "-e", "dev", "--target", "dataset.customer_activity", "--target", "dataset.churn_labels"
+    )
+    assert plan.exit_code == 0, plan.output
+
+
+def test_demo_traffic_checks_every_file_before_writing_any(repo: Path) -> None:
+    """Training labels without the target column: one clear error, and no file appended to
+    (the delayed labels are not written half-way either)."""
+    from conftest import invoke
+
+    labels = repo / "data" / "churn_labels.csv"
+    labels.write_text(labels.read_text().replace("churned", "outcome", 1))
+    files = {name: (repo / "data" / name).read_bytes() for name in DATA_FILES}
+    stub = _StubServer()
+    try:
+        result = invoke(repo, "demo", "traffic", "-e", "dev", "--url", stub.url, "--requests", "50")
+    finally:
+        stub.close()
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {labels} has no column churned\n"
+    assert {name: (repo / "data" / name).read_bytes() for name in DATA_FILES} == files
+
+
 def test_demo_traffic_without_a_server_is_one_clear_error(repo: Path) -> None:
     from conftest import invoke
 
@@ -599,3 +686,24 @@ def test_demo_traffic_without_a_server_is_one_clear_error(repo: Path) -> None:
     assert f"no model server ready at http://localhost:{port}" in result.output
     assert "Traceback" not in result.output
     assert outcomes.read_bytes() == before
+
+
+@pytest.mark.parametrize("link", [".github/workflows", ".github", "data", "."])
+def test_init_refuses_a_symlinked_directory(tmp_path: Path, link: str) -> None:
+    """`DIR/.github/workflows` as a dangling link crashed init (FileExistsError, exit 3)."""
+    from conftest import invoke
+
+    target = tmp_path / "repo"
+    if link == ".":
+        (tmp_path / "elsewhere").mkdir()
+        target.symlink_to(tmp_path / "elsewhere")
+    else:
+        (target / link).parent.mkdir(parents=True, exist_ok=True)
+        (target / link).symlink_to(tmp_path / "nowhere")  # dangling
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    result = invoke(tmp_path, "init", str(target), "--no-data")
+    assert result.exit_code == 1, result.output
+    shown = target if link == "." else target / link
+    line = f"Error: {shown} is a symbolic link; mlctl init writes only into real directories\n"
+    assert result.stderr == line
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before

@@ -59,14 +59,19 @@ def one_located_error(result: Result, file: str, *words: str) -> str:
 @pytest.mark.parametrize(
     ("file", "old", "new", "words"),
     [
-        ("models.yaml", "sklearn.ensemble.RandomForestClassifier", "${MLCTL_TEST_SECRET}", ["estimator"]),
-        ("models.yaml", "target: churned", "target: ${MLCTL_TEST_SECRET}", ["target"]),
-        ("models.yaml", "labels: churn_labels ", "labels: ${MLCTL_TEST_SECRET} ", ["unknown dataset"]),
         ("models.yaml", '"0 6 * * 1"', '"${MLCTL_TEST_SECRET}"', ["cron"]),
-        ("data.yaml", "timestamp: event_timestamp ", "timestamp: ${MLCTL_TEST_SECRET} ", ["timestamp"]),
-        ("features.yaml", "source: customer_activity", "source: ${MLCTL_TEST_SECRET}", ["unknown dataset"]),
-        ("features.yaml", "entities: [customer]", "entities: ['x-${MLCTL_TEST_SECRET}']", ["entit"]),
+        ("monitors.yaml", "labels: churn_outcomes ", "labels: ${MLCTL_TEST_SECRET} ", ["unknown dataset"]),
+        ("monitors.yaml", "current: predictions ", "current: 'x-${MLCTL_TEST_SECRET}' ", ["dataset"]),
+        (
+            "data.yaml",
+            "churn_outcomes.csv\n    timestamp: event_timestamp",
+            "churn_outcomes.csv\n    timestamp: ${MLCTL_TEST_SECRET}",
+            ["timestamp"],
+        ),
         ("deployments.yaml", "model: churn-predictor", "model: ${MLCTL_TEST_SECRET}", ["unknown model"]),
+        # training inputs are refused (test_var_is_refused_in_training_inputs), naming the placeholder
+        ("models.yaml", "sklearn.ensemble.RandomForestClassifier", "${MLCTL_TEST_SECRET}", ["estimator"]),
+        ("features.yaml", "entities: [customer]", "entities: ['x-${MLCTL_TEST_SECRET}']", ["entit"]),
     ],
 )
 def test_validation_errors_show_the_placeholder_not_the_value(
@@ -212,6 +217,24 @@ def test_s3_errors_repeat_no_url_key_or_server_text() -> None:
             "endpoint_url",
         ),
         ("dataset", "s3://bucket/${MLCTL_TEST_SECRET}/data.csv", "s3:// dataset path"),
+        # botocore signs the region into the Authorization header's credential scope
+        ("provider", "type: s3\nbucket: models\nregion: ${MLCTL_TEST_SECRET}\n", "region"),
+        ("provider", "type: s3\nbucket: models\nprofile: ${MLCTL_TEST_SECRET}\n", "profile"),
+        (
+            "backend",
+            "backend: {type: s3, bucket: b, key: s.json, region: '${MLCTL_TEST_SECRET}'}\n",
+            "region",
+        ),
+        (
+            "backend",
+            "backend: {type: s3, bucket: b, key: s.json, profile: '${MLCTL_TEST_SECRET}'}\n",
+            "profile",
+        ),
+        ("backend", "backend: {type: local, path: 'state/${MLCTL_TEST_SECRET}.json'}\n", "path"),
+        ("redis", "type: redis\nhost: '${MLCTL_TEST_SECRET}'\n", "host"),
+        ("redis", "type: redis\nurl: 'redis://${MLCTL_TEST_SECRET}:6379/0'\n", "url"),
+        ("redis", "type: redis\nurl: 'redis://:pw@cache:6379/${MLCTL_TEST_SECRET}'\n", "url"),
+        ("redis", "type: redis\nkey_prefix: '${MLCTL_TEST_SECRET}'\n", "key_prefix"),
     ],
 )
 def test_var_is_refused_where_it_would_aim_a_request(
@@ -221,6 +244,10 @@ def test_var_is_refused_where_it_would_aim_a_request(
         (repo / "providers" / "s3.yaml").write_text(text)
         edit(repo / D / "environment.yaml", "artifacts: local", "artifacts: s3")
         file = "providers/s3.yaml"
+    elif where == "redis":
+        (repo / "providers" / "redis.yaml").write_text(text)
+        edit(repo / D / "environment.yaml", "training: local", "training: local\n  online: redis")
+        file = "providers/redis.yaml"
     elif where == "backend":
         environment = repo / D / "environment.yaml"
         body = environment.read_text()
@@ -233,6 +260,81 @@ def test_var_is_refused_where_it_would_aim_a_request(
         file = f"{D}/data.yaml"
     line = one_located_error(invoke(repo, "validate", "-e", "dev"), file, "${VAR} is not allowed", key)
     assert SECRET not in line
+
+
+def test_var_is_accepted_where_it_holds_a_secret(repo: Path, secret_env: str) -> None:
+    """A redis password, and the password part of a redis url, may come from the environment."""
+    from mlctl.spec import load_environment
+
+    edit(repo / D / "environment.yaml", "training: local", "training: local\n  online: redis")
+    for text in (
+        "type: redis\nhost: cache\npassword: ${MLCTL_TEST_SECRET}\n",
+        "type: redis\nurl: 'redis://:${MLCTL_TEST_SECRET}@cache:6379/0'\n",
+    ):
+        (repo / "providers" / "redis.yaml").write_text(text)
+        result = invoke(repo, "validate", "-e", "dev")
+        assert result.exit_code == 0, result.output
+        assert SECRET not in result.output
+    assert load_environment(repo, "dev").secret_paths == {"provider:redis.url"}
+
+
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [
+        ("provider", "type: s3\nbucket: models\nregion: 'eu west 1'\n"),
+        ("provider", "type: s3\nbucket: models\nregion: AKIAEXAMPLESECRETVALUE\n"),
+        ("backend", "backend: {type: s3, bucket: b, key: s.json, region: 'us-east-1\\nX-Amz: 1'}\n"),
+    ],
+)
+def test_region_must_be_a_region_name(repo: Path, where: str, text: str) -> None:
+    if where == "provider":
+        (repo / "providers" / "s3.yaml").write_text(text)
+        edit(repo / D / "environment.yaml", "artifacts: local", "artifacts: s3")
+        file = "providers/s3.yaml"
+    else:
+        environment = repo / D / "environment.yaml"
+        body = environment.read_text()
+        environment.write_text(body[: body.index("backend:")] + text + body[body.index("providers:") :])
+        file = f"{D}/environment.yaml"
+    one_located_error(
+        invoke(repo, "validate", "-e", "dev"), file, "region", "is not a region name like us-east-1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "key"),
+    [
+        ("models.yaml", "max_depth: 8", "max_depth: '${MLCTL_TEST_SECRET}'", "training.params.max_depth"),
+        ("models.yaml", "class_weight: balanced", "class_weight: '${MLCTL_TEST_SECRET}'", "training.params"),
+        ("models.yaml", "target: churned", "target: ${MLCTL_TEST_SECRET}", "training.target"),
+        ("models.yaml", "labels: churn_labels ", "labels: ${MLCTL_TEST_SECRET} ", "training.labels"),
+        ("models.yaml", "test_size: 0.2", "test_size: '${MLCTL_TEST_SECRET}'", "training.test_size"),
+        ("features.yaml", "ttl: 90d", "ttl: '${MLCTL_TEST_SECRET}'", "customer_features.ttl"),
+        ("features.yaml", "source: customer_activity", "source: ${MLCTL_TEST_SECRET}", "source"),
+        ("features.yaml", "total_orders_30d: int", "total_orders_30d: '${MLCTL_TEST_SECRET}'", "features"),
+        ("features.yaml", "join_key: customer_id", "join_key: ${MLCTL_TEST_SECRET}", "join_key"),
+        ("features.yaml", "value_type: string", "value_type: ${MLCTL_TEST_SECRET}", "value_type"),
+        ("data.yaml", "timestamp: event_timestamp ", "timestamp: ${MLCTL_TEST_SECRET} ", "timestamp"),
+        ("data.yaml", "path: data/churn_labels.csv", "path: 'data/${MLCTL_TEST_SECRET}.csv'", "path"),
+    ],
+)
+def test_var_is_refused_in_training_inputs(
+    applied: Path, secret_env: str, file: str, old: str, new: str, key: str
+) -> None:
+    """The version identity would hold the placeholder, so a changed variable would train other
+    bytes under the same identity ("No changes"): every training input is written out."""
+    edit(applied / D / file, old, new)
+    before = state_bytes(applied)
+    for command in ("validate", "plan"):
+        line = one_located_error(
+            invoke(applied, command, "-e", "dev"),
+            f"{D}/{file}",
+            key,
+            "${MLCTL_TEST_SECRET}",
+            "training inputs cannot come from the environment: they enter the version identity",
+        )
+        assert SECRET not in line
+    assert state_bytes(applied) == before
 
 
 def test_unused_provider_widens_no_bucket_allow_list(repo: Path) -> None:
@@ -433,3 +535,22 @@ def test_changed_attribution_never_raises_on_odd_files(tmp_path: Path) -> None:
     os.remove(env / "a.yaml")
     (env / "a.yaml").symlink_to("/etc/hostname")
     assert _providers_used(tmp_path, "dev") is None
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "./artifacts/dev/x.csv",
+        "data/./x.csv",
+        "data/../artifacts/dev/x.csv",
+        "data//x.csv",
+        "/data/x.csv",
+        "data/",
+    ],
+)
+def test_s3_dataset_key_refuses_dot_dotdot_and_empty_segments(repo: Path, key: str) -> None:
+    """`s3://models/./artifacts/...` once passed the artifact-prefix check (keys compared unnormalised)."""
+    (repo / "providers" / "s3.yaml").write_text("type: s3\nbucket: models\nprefix: artifacts\n")
+    edit(repo / D / "environment.yaml", "artifacts: local", "artifacts: s3")
+    edit(repo / D / "data.yaml", "path: data/churn_outcomes.csv", f"path: s3://models/{key}")
+    one_located_error(invoke(repo, "validate", "-e", "dev"), f"{D}/data.yaml", "'.', '..' or empty segments")

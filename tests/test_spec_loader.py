@@ -103,33 +103,36 @@ def test_locate_and_file_of(repo: Path) -> None:
 
 
 def test_interpolation_secrets_and_digest(repo: Path) -> None:
-    # ${VAR} where it chooses no destination: region and profile of a provider, a local path
+    # ${VAR} where it neither aims a request nor enters a version identity: a model's tags, the
+    # path and description of a dataset no model trains on; `$${` escapes a literal
     (repo / "providers" / "s3.yaml").write_text(
-        "type: s3\nbucket: models\nregion: ${REGION}\nprofile: ml-${TEAM}\nprefix: $${literal}\n"
+        "type: s3\nbucket: models\nregion: eu-west-1\nprefix: $${literal}\n"
     )
     environment = repo / ENV / "environment.yaml"
     environment.write_text(environment.read_text().replace("artifacts: local", "artifacts: s3"))
     data = repo / ENV / "data.yaml"
     data.write_text(data.read_text().replace("data/scoring_log.csv", "data/${LOG_FILE}"))
+    models = repo / ENV / "models.yaml"
+    models.write_text(models.read_text().replace("team: growth", "team: 'ml-${TEAM}', region: '${REGION}'"))
     spec = load(repo, {"REGION": "eu-secret-1", "TEAM": "topsecret-team", "LOG_FILE": "scoring_log.csv"})
     provider = spec.providers["s3"]
     assert isinstance(provider, S3Provider)
-    assert provider.region == "eu-secret-1"
-    assert provider.profile == "ml-topsecret-team"
     assert provider.prefix == "${literal}"
+    tags = spec.config.models["churn-predictor"].tags
+    assert tags == {"team": "ml-topsecret-team", "region": "eu-secret-1"}
     assert spec.config.datasets["scoring_log"].path == "data/scoring_log.csv"
     assert spec.secret_paths == {
         "datasets.scoring_log.path",
-        "provider:s3.region",
-        "provider:s3.profile",
+        "models.churn-predictor.tags.team",
+        "models.churn-predictor.tags.region",
     }
     assert spec.placeholders["datasets.scoring_log.path"] == "data/${LOG_FILE}"
-    assert spec.display("provider:s3.region", provider.region) == "${REGION}"
+    assert spec.display("models.churn-predictor.tags.region", tags["region"]) == "${REGION}"
     # every resolved value, whole or a variable inside one, is redacted from any text
-    assert spec.redact("profile ml-topsecret-team in eu-secret-1") == "profile ml-${TEAM} in ${REGION}"
+    assert spec.redact("team ml-topsecret-team in eu-secret-1") == "team ml-${TEAM} in ${REGION}"
     assert spec.redact("topsecret-team") == "${TEAM}"
     # the digest hashes the placeholder, so it does not move with the secret's value
-    other = load(repo, {"REGION": "eu-other-2", "TEAM": "another", "LOG_FILE": "scoring_log.csv"})
+    other = load(repo, {"REGION": "eu-other-2", "TEAM": "another-team-xyz", "LOG_FILE": "scoring_log.csv"})
     assert other.digest == spec.digest
     assert "topsecret" not in spec.digest
 

@@ -498,6 +498,56 @@ CASES = [
         "column 'avg_order_valu' is not in the dataset's schema",
         "avg_order_value",
     ),
+    (
+        "param-of-the-wrong-type",
+        "models.yaml",
+        "max_depth: 5",
+        "max_depth: abc",
+        "models.yaml:9",
+        "models.churn-predictor.training.params.max_depth",
+        "'abc' is not accepted by RandomForestClassifier (an int >= 1, or null)",
+        None,
+    ),
+    (
+        "param-out-of-its-interval",
+        "models.yaml",
+        "n_estimators: 20",
+        "n_estimators: 0",
+        "models.yaml:9",
+        "models.churn-predictor.training.params.n_estimators",
+        "0 is not accepted by RandomForestClassifier (an int >= 1)",
+        None,
+    ),
+    (
+        "param-a-float-where-an-int",
+        "models.yaml",
+        "max_depth: 5",
+        "max_depth: 5.5",
+        "models.yaml:9",
+        "models.churn-predictor.training.params.max_depth",
+        "5.5 is not accepted by RandomForestClassifier (an int >= 1, or null)",
+        None,
+    ),
+    (
+        "param-an-unknown-option",
+        "models.yaml",
+        "max_depth: 5",
+        "criterion: ginny",
+        "models.yaml:9",
+        "models.churn-predictor.training.params.criterion",
+        "'ginny' is not accepted by RandomForestClassifier (one of 'entropy', 'gini', 'log_loss')",
+        None,
+    ),
+    (
+        "param-random-state-negative",
+        "models.yaml",
+        "random_state: 42}",
+        "random_state: -1}",
+        "models.yaml:9",
+        "models.churn-predictor.training.params.random_state",
+        "-1 is not accepted by RandomForestClassifier (an int in [0, 4294967295], or null)",
+        None,
+    ),
 ]
 
 
@@ -579,6 +629,37 @@ def test_every_problem_is_reported_sorted(repo: Path) -> None:
         "endpoints.churn-api.replicas",
         "datasets.customer_activity.timestamp",
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "path", "shown"),
+    [
+        ("models.yaml", "target: churned", 'target: "chu\\nrned"', "training.target", "'chu\\nrned'"),
+        ("models.yaml", "max_depth: 5", 'max_depth: "a\\rb"', "training.params.max_depth", "'a\\rb'"),
+        ("models.yaml", "test_size: 0.2", 'test_size: "x\\n"', "training.test_size", "'x\\n'"),
+        ("models.yaml", "test_size: 0.2", '"test\\nsize": 0.2', "training.test\\nsize", "'test\\nsize'"),
+        (
+            "deployments.yaml",
+            "stage: production",
+            'stage: "prod\\tuction\\u2028x"',
+            "stage",
+            "tuction\\u2028x",
+        ),
+        ("models.yaml", '"0 6 * * 1"', '"0 6 * * x\\ny"', "retrain.schedule", "'0 6 * * x\\ny'"),
+    ],
+)
+def test_every_diagnostic_is_one_line(
+    repo: Path, name: str, old: str, new: str, path: str, shown: str
+) -> None:
+    """A value with a newline (or another control character) is shown repr-style, escaped."""
+    edit(repo, name, old, new)
+    with pytest.raises(ConfigError) as caught:
+        load_environment(repo, "dev", environ={})
+    lines = [str(d) for d in caught.value.diagnostics]
+    assert len(lines) == 1, lines
+    [line] = lines
+    assert len(line.splitlines()) == 1 and line.isprintable(), line
+    assert path in line and shown in line, line
 
 
 def test_secret_is_not_echoed_in_errors(repo: Path) -> None:

@@ -149,9 +149,11 @@ def test_a_plan_imports_no_scikit_learn(root: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_secret_inputs_show_as_placeholders(root: Path) -> None:
-    """A ``${VAR}`` join column or feature type enters the inputs as its placeholder (inputs
-    are kept in state and plans), never as its value."""
+def test_inputs_from_the_environment_are_refused(root: Path) -> None:
+    """A ``${VAR}`` training input would enter the identity as its placeholder (state and plans
+    never hold a resolved value), so changing the variable would change the trained bytes and
+    plan "No changes": the loader refuses it, once per key, located, naming the placeholder."""
+    from mlctl.errors import ConfigError
     from mlctl.spec.loader import load_environment
 
     edit(
@@ -161,8 +163,23 @@ def test_secret_inputs_show_as_placeholders(root: Path) -> None:
         "    timestamp: '${LABEL_TS}'\n    schema: {cid: string, ts: datetime, churned",
     )
     edit(root, "features.yaml", "ttl: 1d", "ttl: '${VIEW_TTL}'")
-    spec = load_environment(root, "dev", environ={"LABEL_TS": "ts", "VIEW_TTL": "7d"})
+    edit(root, "models.yaml", "params: {C: 1.0}", "params: {C: '${C}'}")
+    with pytest.raises(ConfigError) as raised:
+        load_environment(root, "dev", environ={"LABEL_TS": "ts", "VIEW_TTL": "7d", "C": "0.5"})
+    found = {(d.path, d.summary) for d in raised.value.diagnostics}
+    why = "training inputs cannot come from the environment: they enter the version identity"
+    assert found == {
+        ("datasets.labels.timestamp", f"'${{LABEL_TS}}': {why}"),
+        ("feature_views.cf.ttl", f"'${{VIEW_TTL}}': {why}"),
+        ("models.churn.training.params.C", f"'${{C}}': {why}"),
+    }
+    assert all(d.file and d.line for d in raised.value.diagnostics)
+
+
+def test_inputs_hold_the_values_training_uses(root: Path) -> None:
+    """Each input is the value itself (no placeholder can reach it: see the test above)."""
+    spec = load(root)
     inputs = desired_resources(spec.config, spec.placeholders)["model_version.churn"].spec
-    assert inputs["datasets"]["labels"]["timestamp"] == "${LABEL_TS}"
-    assert inputs["views"]["cf"]["ttl"] == "${VIEW_TTL}"
-    assert "7d" not in str(inputs)
+    assert inputs["datasets"]["labels"]["timestamp"] == "ts"
+    assert inputs["views"]["cf"]["ttl"] == "1d"
+    assert "${" not in str(inputs)

@@ -91,6 +91,10 @@ def command(
 
     With ``--format markdown``, an error is also written to stdout as the pull-request comment
     body (marker, heading, mlctl's own one-line diagnostics), so CI posts those, never a log.
+    With ``--format json``, stdout gets the diagnostics document instead
+    (``{"format_version", "valid": false, "errored": true, ..., "diagnostics": [...]}``, see
+    docs/plan-json.md), so stdout always parses as JSON. Either way the error boundary still
+    prints the text lines on stderr and exits 1.
     """
     from mlctl.errors import MlctlError
 
@@ -113,6 +117,10 @@ def command(
     except MlctlError as exc:
         if fmt == "markdown":
             click.echo(failure_comment(str(exc)), nl=False)
+        elif fmt == "json":
+            from mlctl.plan.diagnostics import diagnostics_of, render_diagnostics
+
+            click.echo(render_diagnostics(diagnostics_of(exc), "json"), nl=False)
         raise
 
 
@@ -163,6 +171,9 @@ def _plan(
             repo_of(ctx), options, base=base, out=out, progress=_progress, found=_found
         )
         _render_changed(many, fmt, out)
+        if many.errors:  # environments not planned before review: the job fails, a reviewer looks
+            click.echo("\n".join(f"Error: {d}" for d in many.errors), err=True)
+            sys.exit(1)
         has_changes = many.has_changes
     else:
         if env is None:
@@ -226,11 +237,12 @@ def _render_changed(result: ChangedPlanResult, fmt: str, out: str | None) -> Non
     from mlctl.plan.render import plan_json, render_text
 
     found, plans = result.changes, result.plans
+    held = [str(d) for d in result.errors]
     if fmt == "markdown":
         from mlctl.plan.comment import Report, build_comment
 
         notes = [f"environments/{g} deleted" for g in found.removed]
-        report = Report(plans, base=found.base, head=found.head, notes=notes)
+        report = Report(plans, base=found.base, head=found.head, notes=notes, held=held)
         click.echo(build_comment(report)[0], nl=False)
     elif fmt == "json":
         document: dict[str, Any] = {
@@ -241,10 +253,13 @@ def _render_changed(result: ChangedPlanResult, fmt: str, out: str | None) -> Non
             "changed_files": found.files,
             "removed_environments": found.removed,
             "environments": [plan_json(p) for p in plans],
+            "not_planned": held,
         }
         click.echo(json.dumps(document, indent=2))
     else:
-        if not plans:
+        for line in held:
+            click.echo(click.style(line, fg="red", bold=True))
+        if not plans and not held:
             click.echo("No environment changed. Nothing to plan.")
         for index, plan in enumerate(plans):
             if index:

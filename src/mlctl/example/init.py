@@ -92,7 +92,9 @@ def parse_s3_location(url: str, *, endpoint_url: str | None = None, region: str 
             )
     if endpoint_url is not None and not re.fullmatch(r"https?://[^\s/#]+(/[^\s#]*)?", endpoint_url):
         raise MlctlError(f"--endpoint-url {endpoint_url!r}: expected http(s)://HOST[:PORT]")
-    if region is not None and not re.match(r"^[a-z0-9-]{2,32}$", region):
+    from mlctl.spec.models import REGION_PATTERN
+
+    if region is not None and not re.match(REGION_PATTERN, region):
         raise MlctlError(f"--region {region!r}: expected a region name such as us-east-1")
     return S3Location(bucket, prefix, endpoint_url, region)
 
@@ -170,11 +172,15 @@ def scaffold(
     (``providers/s3.yaml``); dev stays local.
 
     Refuses (``MlctlError``, before anything is written) when ``target/environments`` exists
-    and is not empty. Any other file of the template that already exists (a workflow, a
-    ``.gitignore``, a provider) is never overwritten: it is kept and listed in ``kept``.
+    and is not empty, when ``customers`` is below 1, when ``as_of`` is not a date, or when a
+    directory it would write into (``target`` included) is a symbolic link or a file. Any
+    other file of the template that already exists (a workflow, a ``.gitignore``, a
+    provider) is never overwritten: it is kept and listed in ``kept``.
     """
     target = Path(target)
     day = as_of_day(as_of)  # a bad date fails before anything is written
+    if customers < 1:
+        raise MlctlError(f"--customers {customers}: the example needs at least 1 customer")
     environments = target / "environments"
     if environments.is_file() or (environments.is_dir() and any(environments.iterdir())):
         raise MlctlError(
@@ -184,6 +190,14 @@ def scaffold(
     if backend is not None:
         files["environments/prod/environment.yaml"] = _s3_environment("prod", backend).encode()
         files["providers/s3.yaml"] = _s3_provider(backend).encode()
+    folders = {target, target / "data"}  # every directory init writes into: none may be a link
+    for rel in files:
+        parts = rel.split("/")[:-1]
+        folders.update(target.joinpath(*parts[:end]) for end in range(1, len(parts) + 1))
+    for folder in sorted(folders):
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            what = "a symbolic link" if folder.is_symlink() else "not a directory"
+            raise MlctlError(f"{folder} is {what}; mlctl init writes only into real directories")
     done = Scaffold()
     for rel, content in sorted(files.items()):
         path = target.joinpath(*rel.split("/"))

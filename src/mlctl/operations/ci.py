@@ -7,6 +7,13 @@ writes state runs in CI against a ``local`` backend, unless ``allowed``. A CI ru
 ephemeral: a local state file written there is gone when the job ends, so the next run starts
 from empty state, trains and registers v1 again, and nothing records what is live.
 Nothing is read or changed before the check.
+
+:func:`trusted_endpoints` reads ``$MLCTL_TRUSTED_ENDPOINTS`` (comma-separated URLs or hosts):
+servers a pull request's ``plan --changed`` may send credentials to even when the base branch
+does not declare them (see :mod:`mlctl.gitops.endpoints`). :func:`reviewed_run` is true in a
+GitHub Actions run that is not for a pull request (``$GITHUB_EVENT_NAME`` set and not
+``pull_request*``: a push to ``main``, a manual or scheduled run), which runs merged YAML; there
+``plan --changed`` (apply.yml's ``changed`` job) needs no endpoint check.
 """
 
 from __future__ import annotations
@@ -20,6 +27,20 @@ from mlctl.workspace import Workspace
 def in_ci() -> bool:
     """True when ``$CI`` is ``true``, ``1`` or ``yes`` (any case)."""
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def trusted_endpoints() -> frozenset[str]:
+    """The servers listed in ``$MLCTL_TRUSTED_ENDPOINTS``, normalised (empty when unset)."""
+    from mlctl.gitops.endpoints import TRUSTED_VARIABLE, parse_trusted
+
+    return parse_trusted(os.environ.get(TRUSTED_VARIABLE))
+
+
+def reviewed_run() -> bool:
+    """True in a GitHub Actions run for anything but a pull request (see the module contract);
+    False everywhere else (a pull request, another CI, a laptop), where the check applies."""
+    event = os.environ.get("GITHUB_EVENT_NAME", "").strip()
+    return bool(event) and not event.startswith("pull_request")
 
 
 def require_lasting_state(ws: Workspace, command: str, *, allowed: bool) -> None:

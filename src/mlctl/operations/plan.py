@@ -73,8 +73,7 @@ def _make(ws: Workspace, options: PlanOptions, progress: PlanProgress | None) ->
             ws, made, state, git=git_info(ws.repo), actor=current_actor(ws.repo), progress=report
         )
     made = check_policies(ws, made, options.labels)
-    warnings = [Diagnostic(w, severity="warning") for w in made.warnings]
-    return PlanResult(plan=made, diagnostics=warnings)
+    return PlanResult(plan=made, diagnostics=list(made.warnings))
 
 
 def rollout_steps(ws: Workspace, state: State | None, *, analyze: bool = True) -> list[RolloutStep]:
@@ -109,15 +108,14 @@ def check_policies(ws: Workspace, made: Plan, labels: tuple[str, ...] | None) ->
     """``made`` with the findings of ``<repo>/policies/*.rego`` recorded (denials block apply,
     warnings join the plan's warnings); ``made`` unchanged when the repository has no policies.
     :class:`~mlctl.plan.policy.PolicyError` (one line, file:line) for a broken policy."""
-    from mlctl.plan.model import PolicyResult
     from mlctl.plan.policy import evaluate_policies, policy_files
     from mlctl.plan.render import plan_json
 
     if not policy_files(ws.repo):
         return made
     findings = evaluate_policies(ws.repo, plan_json(made), policy_context(ws, labels))
-    results = [PolicyResult(kind=f.kind, message=f.message, file=f.file, line=f.line) for f in findings]
-    warned = [str(r) for r in results if r.kind == "warn"]
+    results = [f.diagnostic() for f in findings]
+    warned = [r for r in results if r.severity == "warning"]
     return made.model_copy(update={"policies": results, "warnings": [*made.warnings, *warned]})
 
 
@@ -152,16 +150,37 @@ def plan_changed(
     """Plan every environment of ``repo`` whose files changed since the merge base with
     ``base`` (see :func:`mlctl.gitops.changed.changed_environments`); ``found`` hears which
     ones before planning starts. ``out`` is a directory: one ``ENV.json`` per environment.
-    ``targets``/``replace`` name addresses of one environment and are refused here."""
+    ``targets``/``replace`` name addresses of one environment and are refused here.
+
+    The pull request is untrusted: an environment whose backend or providers name a server
+    (endpoint, tracking URI, bucket, region, profile, context) that the same environment at the
+    merge base does not declare, and that ``$MLCTL_TRUSTED_ENDPOINTS`` does not list, is not
+    planned (nothing is sent to that server) and gets an error diagnostic instead
+    (:mod:`mlctl.gitops.endpoints`); the other environments are planned as usual. Not checked
+    in a GitHub Actions run that is not for a pull request (:func:`~mlctl.operations.ci.reviewed_run`:
+    apply.yml's ``changed`` job, on merged YAML)."""
     _check(options)
     if options.targets or options.replace:
         raise MlctlError("--target/--replace name addresses of one environment: use -e ENV, not --changed")
     from mlctl.gitops.changed import changed_environments
+    from mlctl.gitops.endpoints import not_planned, unreviewed_endpoints
+    from mlctl.operations.ci import reviewed_run, trusted_endpoints
 
     changes = changed_environments(repo, base)
     if found is not None:
         found(changes)
-    results = [_make(open_workspace(repo, name), options, progress) for name in changes.environments]
+    results = []
+    held: list[Diagnostic] = []
+    check = not reviewed_run()
+    for name in changes.environments:
+        ws = open_workspace(repo, name)
+        unreviewed = (
+            unreviewed_endpoints(ws.spec, changes.merge_base, trusted=trusted_endpoints()) if check else []
+        )
+        if unreviewed:  # never contact a server the pull request itself chose (security.md)
+            held.append(not_planned(name, unreviewed))
+            continue
+        results.append(_make(ws, options, progress))
     plans = [r.plan for r in results]
     if out is not None:
         folder = Path(out)
@@ -173,5 +192,5 @@ def plan_changed(
         for made in plans:
             made.save(folder / f"{made.environment}.json")
     return ChangedPlanResult(
-        changes=changes, plans=plans, diagnostics=[d for r in results for d in r.diagnostics]
+        changes=changes, plans=plans, diagnostics=[*held, *(d for r in results for d in r.diagnostics)]
     )

@@ -6,7 +6,9 @@ with the hidden marker :data:`MARKER`, so a workflow finds its own comment and u
 place instead of adding one per push. The first body opens with the summary of every
 environment (counts by action, the gates and checks that would block apply), then one section
 per environment: its summary, evaluated candidates next to production, and the changes inside
-``<details>``. Values that came from ``${VAR}`` are ``(sensitive)``.
+``<details>``. Environments a pull request's plan held back (``held``: a server the base branch
+does not declare, see :mod:`mlctl.gitops.endpoints`) are listed first, like blockers. Values
+that came from ``${VAR}`` are ``(sensitive)``.
 
 When everything does not fit, ``mode="truncate"`` (one comment) drops change details from the
 end, whole changes at a time, and says how many were left out and where the full plan is (the
@@ -39,6 +41,7 @@ class Report:
     head: str | None = None
     notes: list[str] = field(default_factory=list)
     appendix: list[str] = field(default_factory=list)  # markdown lines after the summary (plan --maturity)
+    held: list[str] = field(default_factory=list)  # one line per environment not planned before review
 
 
 def artifact_pointer() -> str:
@@ -60,7 +63,10 @@ def _overall(report: Report) -> list[str]:
     elif plans:
         title += ": " + ", ".join(f"`{p.environment}`" for p in plans)
     out = [MARKER, title, ""]
-    if not plans:
+    if report.held:
+        shown = [line.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|") for line in report.held]
+        out += ["**Not planned before review:**", *(f"- :no_entry: {line}" for line in shown), ""]
+    if not plans and not report.held:
         out += ["**No environment changed.** Nothing to plan.", ""]
     changed = [p for p in plans if p.has_changes]
     blocked = [p for p in plans if p.blocking]

@@ -92,7 +92,6 @@ def toolchain() -> dict[str, str | None]:
 def training_inputs(
     env: Environment,
     model: Model,
-    secrets: Mapping[str, str] | None = None,
     tools: Mapping[str, str | None] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Everything besides data contents that determines the bytes of a trained version: the
@@ -112,14 +111,10 @@ def training_inputs(
     - ``toolchain``: the versions of mlctl and scikit-learn (``tools``, default the installed
       ones: :func:`toolchain`).
 
-    Values that came from ``${VAR}`` (``secrets``: key path -> placeholder) appear as their
-    placeholder, as everywhere a spec is kept.
+    Every value here is the one training uses: the loader refuses ``${VAR}`` in each field read
+    here (:func:`mlctl.spec.loader.training_input_paths`), since a placeholder in the identity
+    would let a changed variable change the trained bytes under an unchanged identity.
     """
-    hidden = dict(secrets) if secrets else {}  # a plain dict: .get on a Mapping is slow per call
-
-    def shown(path: str, value: Any) -> Any:
-        return hidden.get(path, value)
-
     training = model.training
     views: dict[str, Any] = {}
     datasets = [training.labels]
@@ -127,23 +122,22 @@ def training_inputs(
     for ref in training.features:
         view_name, _, feature = ref.partition(":")
         view = env.feature_views[view_name]
-        at = f"feature_views.{view_name}"
         entry = views.setdefault(
             view_name,
             {
                 "source": view.source,
-                "ttl": shown(f"{at}.ttl", view.ttl),
+                "ttl": view.ttl,
                 "keys": [
                     {
-                        "column": shown(f"entities.{e}.join_key", env.entities[e].join_key),
-                        "value_type": shown(f"entities.{e}.value_type", env.entities[e].value_type),
+                        "column": env.entities[e].join_key,
+                        "value_type": env.entities[e].value_type,
                     }
                     for e in view.entities
                 ],
                 "features": {},
             },
         )
-        entry["features"][feature] = shown(f"{at}.features.{feature}", view.features[feature])
+        entry["features"][feature] = view.features[feature]
         if view.source not in datasets:
             datasets.append(view.source)
         keys = {env.entities[e].join_key for e in view.entities}
@@ -152,15 +146,10 @@ def training_inputs(
     read: dict[str, Any] = {}
     for name in datasets:
         dataset = env.datasets[name]
-        at = f"datasets.{name}"
         read[name] = {
-            "timestamp": shown(f"{at}.timestamp", dataset.timestamp),
-            "schema": {
-                col: shown(f"{at}.schema.{col}", kind)
-                for col, kind in dataset.schema_.items()
-                if col in columns[name]
-            },
-            "format": shown(f"{at}.format", dataset.file_format),
+            "timestamp": dataset.timestamp,
+            "schema": {col: kind for col, kind in dataset.schema_.items() if col in columns[name]},
+            "format": dataset.file_format,
         }
     inputs = {
         "training": dump(training),
@@ -226,7 +215,7 @@ def desired_resources(env: Environment, secrets: Mapping[str, str] | None = None
         out.append(Desired(f"feature_view.{name}", "feature_view", name, dump(view), deps))
     for name, model in env.models.items():
         out.append(Desired(f"model.{name}", "model", name, model_config_spec(model)))
-        inputs, datasets = training_inputs(env, model, secrets, tools)
+        inputs, datasets = training_inputs(env, model, tools)
         views = sorted(inputs["views"])
         deps = [f"model.{name}"] + [f"dataset.{d}" for d in datasets]
         deps += [f"feature_view.{v}" for v in views]

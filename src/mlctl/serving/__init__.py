@@ -1,8 +1,9 @@
 """Model serving (floor 10): a FastAPI app that serves one stage of a model and follows the state.
 
 ``create_app(repo, env, model, stage="production")`` builds the ASGI app (see
-:mod:`mlctl.serving.app`); ``mlctl serve`` runs it under uvicorn (:func:`mlctl.serving.server.run`). The prediction log every
-endpoint writes is in :mod:`mlctl.providers.predlog` (importable without FastAPI).
+:mod:`mlctl.serving.app`); ``mlctl serve`` runs it under uvicorn
+(:func:`mlctl.serving.server.run`). The prediction log every endpoint writes is in
+:mod:`mlctl.providers.predlog` (importable without FastAPI).
 
 Modules: :mod:`~mlctl.serving.app` (``create_app``, ``app_from_env``: the wiring),
 :mod:`~mlctl.serving.server` (``run``: the checks before listening, then uvicorn),

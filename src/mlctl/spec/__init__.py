@@ -1,4 +1,5 @@
-"""The desired state: schema (pydantic models), loader, validation and JSON Schema export.
+"""The desired state (floor 2): schema (pydantic models), loader, validation and JSON Schema
+export. Imports only the ground floors (errors, files, redaction).
 
 ``load_environment(repo, env)`` is the entry point: it returns a validated :class:`EnvSpec`
 or raises :class:`~mlctl.errors.ConfigError` with every located diagnostic.

@@ -16,10 +16,14 @@ the digest, which hashes each secret's placeholder text, never the resolved valu
 
 Untrusted input (docs/security.md, "Untrusted input"): a file that is a symbolic link, and an
 environment folder that resolves outside the repository, are refused; ``${VAR}`` is refused
-where it would choose where mlctl sends a request (:data:`ADDRESS_KEYS` of the backend and of
-provider files, and ``s3://`` dataset paths), because a pull request could otherwise send a
-secret of the CI runner to a server of its choosing; every diagnostic shows a resolved value as
-its placeholder; and the returned spec's ``providers`` hold only the provider files the
+in every key of the backend and of provider files except those meant to hold a secret
+(:data:`SECRET_KEYS`), and in ``s3://`` dataset paths, because a pull request could otherwise
+send a secret of the CI runner to a server of its choosing (in a URL, a bucket, or a region that
+botocore signs into every request's ``Authorization`` header); ``${VAR}`` is refused in every
+training input (:func:`training_input_paths`: what the version identity covers), because the
+identity hashes the placeholder, so a changed variable would change the trained bytes under an
+unchanged identity; every diagnostic shows a resolved value as its placeholder, on one line;
+and the returned spec's ``providers`` hold only the provider files the
 environment uses (its roles and endpoints), so an unused ``providers/*.yaml`` (which the same
 pull request can add) widens nothing: not the buckets datasets may be read from, not the
 endpoints mlctl talks to.
@@ -40,6 +44,7 @@ from pydantic import ValidationError
 
 from mlctl.errors import ConfigError, Diagnostic, NotFoundError
 from mlctl.redaction import Secrets
+from mlctl.spec.display import one_line
 from mlctl.spec.envspec import PROVIDER_PREFIX, EnvSpec, SourceMap
 from mlctl.spec.merge import merge_files, read_providers
 from mlctl.spec.models import NAME_PATTERN, Environment, ProviderFile
@@ -52,9 +57,17 @@ if TYPE_CHECKING:
     from mlctl.spec.envspec import ProviderType
 
 ADDRESS_KEYS = ("endpoint_url", "bucket", "key", "prefix", "tracking_uri")
-"""Keys of the backend and provider files that may not hold ``${VAR}``: they decide where
-requests go (a server, a bucket, an object), and a value from the runner's environment there
-would be sent to whatever server the pull request names."""
+"""Keys of the backend and provider files that decide where requests go (a server, a bucket, an
+object): ``${VAR}`` there would send a value of the runner's environment to whatever server the
+pull request names. No other backend or provider key may hold ``${VAR}`` either (see
+:data:`SECRET_KEYS`); these get the message that says why."""
+SECRET_KEYS: dict[str, tuple[str, ...]] = {"redis": ("password", "url")}
+"""Provider type -> the keys that may come from ``${VAR}``, because they hold a secret: a redis
+``password``, and the password part of a redis ``url`` (``redis://:${REDIS_PASSWORD}@host:6379/0``;
+the scheme, host, port and database stay literal). No backend key holds a secret: S3
+credentials come from the AWS environment or profile, never from YAML."""
+_REDIS_URL = re.compile(r"^(?:rediss?|unix)://[^@/]*@(?P<rest>.*)$")
+TRAINING_INPUT = "training inputs cannot come from the environment: they enter the version identity"
 ROLES = ("artifacts", "serving", "training", "online", "tracking")
 """The provider roles of ``environment.yaml``'s ``providers`` section."""
 
@@ -100,6 +113,7 @@ def load_environment(repo: Path, env: str, *, environ: Mapping[str, str] | None 
     merged = merge_files(reader, files)
     provider_data = read_providers(reader)
     _refuse_addresses(reader, merged, provider_data)
+    _refuse_training_inputs(reader, merged)
     if reader.diagnostics:
         raise ConfigError(_sorted(reader.diagnostics, reader.secrets))
 
@@ -154,21 +168,31 @@ def used_providers(config: Environment) -> set[str]:
 
 
 def _refuse_addresses(reader: YamlReader, merged: dict[str, Any], providers: Mapping[str, Any]) -> None:
-    """One diagnostic per ``${VAR}`` that would choose where a request goes (see ADDRESS_KEYS)."""
-    refused = {f"backend.{key}": ("the backend", key) for key in ADDRESS_KEYS}
-    for stem in providers:
-        for key in ADDRESS_KEYS:
-            refused[f"{PROVIDER_PREFIX}{stem}.{key}"] = (f"providers/{stem}.yaml", key)
+    """One diagnostic per ``${VAR}`` in a backend or provider key that is not a secret
+    (:data:`SECRET_KEYS`), and per ``${VAR}`` in an ``s3://`` dataset path."""
     for path, text in list(reader.placeholders.items()):
         head, _, key = path.rpartition(".")
-        if path in refused:
-            where, key = refused[path]
+        refused = _refused_setting(path, text, providers)
+        if refused is not None:
+            where, key = refused
+            if key in ADDRESS_KEYS:
+                why = "it decides where mlctl sends requests"
+            else:
+                why = (
+                    "only a secret (a redis password) may come from the environment; "
+                    "mlctl sends this value with its requests"
+                )
             reader.error(
                 path,
-                f"${{VAR}} is not allowed in {key} of {where}: it decides where mlctl sends "
-                "requests, and a pull request could send a runner's secret to its own server",
+                f"${{VAR}} is not allowed in {key} of {where}: {why}, and a pull request could send "
+                "a runner's secret to its own server",
                 "write the value itself"
-                + ("; for a server per machine set AWS_ENDPOINT_URL_S3" if key == "endpoint_url" else ""),
+                + ("; for a server per machine set AWS_ENDPOINT_URL_S3" if key == "endpoint_url" else "")
+                + (
+                    "; put the password in `password: ${VAR}`"
+                    if where.startswith("providers/") and key == "url"
+                    else ""
+                ),
             )
         elif head.startswith("datasets.") and key == "path" and head.count(".") == 1:
             dataset = merged.get("datasets", {}).get(head.split(".", 1)[1])
@@ -180,6 +204,91 @@ def _refuse_addresses(reader: YamlReader, merged: dict[str, Any], providers: Map
                     "where mlctl sends requests",
                     "write the bucket and key themselves",
                 )
+
+
+def _refused_setting(path: str, text: str, providers: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(where, key)`` when the ``${VAR}`` at ``path`` is in a backend or provider setting that
+    may not come from the environment; None when it is elsewhere or in a secret's key."""
+    if path.startswith("backend."):
+        return "the backend", path.split(".")[1]
+    if not path.startswith(PROVIDER_PREFIX):
+        return None
+    stem, _, rest = path[len(PROVIDER_PREFIX) :].partition(".")
+    key = rest.split(".")[0]
+    data = providers.get(stem)
+    kind = data.get("type") if isinstance(data, dict) else None
+    if isinstance(kind, str) and key in SECRET_KEYS.get(kind, ()) and rest == key:
+        if key != "url":
+            return None
+        match = _REDIS_URL.match(text.strip())
+        if match and "${" not in match.group("rest") and "${" not in text.split("://", 1)[0]:
+            return None  # ${VAR} only in the url's password part
+    return f"providers/{stem}.yaml", key
+
+
+def training_input_paths(merged: Mapping[str, Any]) -> list[str]:
+    """Key paths (dotted prefixes) of every value :func:`mlctl.plan.resources.training_inputs`
+    reads, found in the merged YAML data (before the schema: shapes are checked defensively).
+
+    Every model's ``training`` section; per feature view a model reads: ``source``, ``ttl``,
+    ``features`` and ``entities``; per entity of those views: ``join_key`` and ``value_type``;
+    per dataset read (labels and view sources): ``path``, ``timestamp``, ``schema``, ``format``.
+    """
+
+    def section(name: str) -> dict[str, Any]:
+        found = merged.get(name)
+        return found if isinstance(found, dict) else {}
+
+    models, views, entities = section("models"), section("feature_views"), section("entities")
+    paths: list[str] = []
+    used_views: list[str] = []
+    used_datasets: list[str] = []
+    for name, model in models.items():
+        paths.append(f"models.{name}.training")
+        training = model.get("training") if isinstance(model, dict) else None
+        if not isinstance(training, dict):
+            continue
+        if isinstance(training.get("labels"), str):
+            used_datasets.append(training["labels"])
+        features = training.get("features")
+        for ref in features if isinstance(features, list) else []:
+            if isinstance(ref, str) and ":" in ref:
+                used_views.append(ref.partition(":")[0])
+    used_entities: list[str] = []
+    for name in dict.fromkeys(used_views):
+        view = views.get(name)
+        if not isinstance(view, dict):
+            continue
+        paths += [f"feature_views.{name}.{key}" for key in ("source", "ttl", "features", "entities")]
+        if isinstance(view.get("source"), str):
+            used_datasets.append(view["source"])
+        names = view.get("entities")
+        used_entities += [e for e in names if isinstance(e, str)] if isinstance(names, list) else []
+    for name in dict.fromkeys(used_entities):
+        if name in entities:
+            paths += [f"entities.{name}.{key}" for key in ("join_key", "value_type")]
+    for name in dict.fromkeys(used_datasets):
+        paths += [f"datasets.{name}.{key}" for key in ("path", "timestamp", "schema", "format")]
+    return paths
+
+
+def _refuse_training_inputs(reader: YamlReader, merged: dict[str, Any]) -> None:
+    """One diagnostic per ``${VAR}`` in a training input (:func:`training_input_paths`).
+
+    The version identity keeps such a value as its placeholder (state and plans never hold a
+    resolved value), so a changed variable would train different bytes under the same
+    identity and plan "No changes". None of these values is a secret.
+    """
+    if not reader.placeholders:
+        return
+    exact = set(training_input_paths(merged))
+    reported = {d.path for d in reader.diagnostics}  # an s3:// path already has its line
+    for path, text in list(reader.placeholders.items()):
+        parts = path.split(".")
+        if path in reported:
+            continue
+        if any(".".join(parts[:n]) in exact for n in range(1, len(parts) + 1)):
+            reader.error(path, f"{text!r}: {TRAINING_INPUT}", "write the value itself")
 
 
 def _digest(merged: dict[str, Any], providers: Mapping[str, Any], placeholders: Mapping[str, str]) -> str:
@@ -218,12 +327,15 @@ def _replaced(node: Any, parts: list[str], text: str) -> Any:
 
 
 def _sorted(diagnostics: list[Diagnostic], secrets: Secrets) -> list[Diagnostic]:
-    """Sorted by file and line, every resolved ``${VAR}`` value shown as its placeholder."""
+    """Sorted by file and line, every resolved ``${VAR}`` value shown as its placeholder, each
+    on one line (control characters of a value as their repr escapes: :func:`one_line`)."""
     shown = [
         dataclasses.replace(
             d,
-            summary=secrets.redact(d.summary),
-            hint=secrets.redact(d.hint) if d.hint else d.hint,
+            summary=one_line(secrets.redact(d.summary)),
+            hint=one_line(secrets.redact(d.hint)) if d.hint else d.hint,
+            path=one_line(d.path),
+            file=one_line(d.file) if d.file else d.file,
         )
         for d in diagnostics
     ]

@@ -28,6 +28,20 @@ MAX_DURATION_SECONDS = 100 * 365 * 86400
 pandas and int64 nanosecond arithmetic) holds it without overflow; nothing needs more."""
 
 
+REGION_PATTERN = r"^(?:[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}|auto)$"
+"""An AWS region name (``us-east-1``, ``eu-central-2``, ``us-gov-west-1``), or ``auto``
+(Cloudflare R2). botocore signs the region into every request's ``Authorization`` header, so
+it is checked: a free string there could carry anything to the server. S3-compatible servers
+(MinIO, SeaweedFS) use ``us-east-1``."""
+
+
+def _region(value: str | None) -> str | None:
+    if value is not None and not re.match(REGION_PATTERN, value):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise ValueError(f"{shown!r} is not a region name like us-east-1 or eu-central-2")
+    return value
+
+
 def duration_seconds(text: str) -> int:
     """Seconds in a duration such as ``30m``, ``12h``, ``1d`` or ``2w``; ``ValueError`` if malformed
     or longer than :data:`MAX_DURATION_SECONDS` (100 years)."""
@@ -59,6 +73,8 @@ class Backend(Strict):
     region: str | None = None
     endpoint_url: str | None = None
     profile: str | None = None
+
+    _region_is_valid = field_validator("region")(_region)
 
     @model_validator(mode="after")
     def _s3_needs_bucket(self) -> Backend:
@@ -426,6 +442,8 @@ class S3Provider(Strict):
     region: str | None = None
     endpoint_url: str | None = None
     profile: str | None = None
+
+    _region_is_valid = field_validator("region")(_region)
 
 
 class K8sProvider(Strict):

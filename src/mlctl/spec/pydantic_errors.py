@@ -5,7 +5,8 @@ per pydantic error), located through the loader's :class:`~mlctl.spec.envspec.So
 the nearest defined node. Pydantic's internal locations (union tags, ``[key]``, ``schema_``)
 are mapped back to the keys the user wrote; summaries are in YAML terms ("unknown key",
 "must be a mapping (got a list)") with a did-you-mean hint where one fits. A value that came
-from ``${VAR}`` is shown as its placeholder, never as the resolved secret.
+from ``${VAR}`` is shown as its placeholder, never as the resolved secret; values are shown
+repr-style (quoted, control characters escaped), so every diagnostic is one line.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from mlctl.errors import Diagnostic
+from mlctl.spec.display import one_line
 from mlctl.spec.envspec import SourceMap
 from mlctl.spec.models import NAME_PATTERN, Environment, ProviderFile
 from mlctl.spec.names import did_you_mean
@@ -50,7 +52,7 @@ def translate(
         file, line = sources.locate(path)
         root_type: Any = ProviderFile if prefix else Environment
         summary, hint = _describe(items, data, root_type, placeholders.get(path), prefix)
-        diagnostics.append(Diagnostic(summary, path, file, line, hint))
+        diagnostics.append(Diagnostic(one_line(summary), path, file, line, one_line(hint) if hint else hint))
     return diagnostics
 
 

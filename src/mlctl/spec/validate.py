@@ -8,7 +8,8 @@ looked up in :data:`~mlctl.spec.estimators.ALLOWED_ESTIMATORS` by name. Version 
 not checked here (they need the state; plan checks them).
 
 A value that came from ``${VAR}`` is shown as its placeholder in every message (the message
-names the placeholder, and :meth:`_Validator.error` redacts whatever else slips in). Dataset
+names the placeholder, and :meth:`_Validator.error` redacts whatever else slips in), and every
+message is one line: a value's control characters are shown as their repr escapes. Dataset
 paths may not name places that hold credentials or mlctl's own records (:meth:`_Validator.refused`):
 ``.git/`` anywhere, the state directory ``state/`` and the environment's state file, the root of
 every local provider; an ``s3://`` dataset must be in a bucket the environment uses (its s3
@@ -24,7 +25,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from mlctl.errors import Diagnostic
-from mlctl.spec.estimators import ALLOWED_ESTIMATORS, estimator_params
+from mlctl.spec.display import one_line
+from mlctl.spec.estimators import ALLOWED_ESTIMATORS, estimator_params, param_problem
 from mlctl.spec.models import DriftMonitor, LocalProvider, PerformanceMonitor, S3Provider, ServingMonitor
 from mlctl.spec.names import did_you_mean
 
@@ -76,8 +78,11 @@ class _Validator:
 
     def error(self, path: str, summary: str, hint: str | None = None) -> None:
         file, line = self.spec.locate(path)
-        redact = self.spec.redact
-        self.diagnostics.append(Diagnostic(redact(summary), path, file, line, redact(hint) if hint else hint))
+
+        def shown(text: str) -> str:
+            return one_line(self.spec.redact(text))
+
+        self.diagnostics.append(Diagnostic(shown(summary), path, file, line, shown(hint) if hint else hint))
 
     def ref(self, path: str, what: str, name: str, known: Collection[str]) -> bool:
         """Report ``name`` unless it is in ``known``; True when it is."""
@@ -216,13 +221,17 @@ class _Validator:
                 )
             else:
                 known_params = estimator_params(training.estimator)
-                for param in training.params:
+                short = training.estimator.rsplit(".", 1)[-1]
+                for param, value in training.params.items():
+                    path = f"{base}.training.params.{param}"
                     if known_params and param not in known_params:
                         self.error(
-                            f"{base}.training.params.{param}",
-                            f"{training.estimator.rsplit('.', 1)[-1]} has no parameter '{param}'",
-                            did_you_mean(param, known_params),
+                            path, f"{short} has no parameter '{param}'", did_you_mean(param, known_params)
                         )
+                        continue
+                    accepted = param_problem(training.estimator, param, value)
+                    if accepted is not None:
+                        self.error(path, f"{self.value(path, value)} is not accepted by {short} ({accepted})")
             join_keys: list[str] = []
             for index, ref in enumerate(training.features):
                 view_name, _, feature = ref.partition(":")
@@ -385,6 +394,13 @@ class _Validator:
             if not bucket or not key.strip("/"):
                 self.error(path, f"'{self.show(path, value)}' needs a bucket and a key")
                 return
+            if any(part in ("", ".", "..") for part in key.split("/")):  # S3 keys are not normalised
+                self.error(
+                    path,
+                    f"'{self.show(path, value)}': an s3:// key may not hold '.', '..' or empty segments",
+                    "write the key as S3 stores it: s3://bucket/dir/file.csv",
+                )
+                return
             self.s3_data_path(path, value, bucket, key)
             return
         if self.local_path(path, value):
@@ -524,9 +540,18 @@ class _Validator:
                 self.error(path, f"dataset path '{shown}' is inside {what}, which is not data")
                 return
 
+    def value(self, path: str, value: object) -> str:
+        """Any YAML value as a message shows it: repr-quoted on one line (its placeholder when it
+        came from ``${VAR}``), a list or mapping by its kind, at most 60 characters."""
+        if isinstance(value, (list, dict)):
+            return "a list" if isinstance(value, list) else "a mapping"
+        text = one_line(repr(self.spec.display(path, value) if isinstance(value, str) else value))
+        return text if len(text) <= 60 else text[:57] + "..."
+
     def show(self, path: str, value: str) -> str:
-        """``value`` as a message may show it: its placeholder when it came from ``${VAR}``."""
-        return self.spec.display(path, value)
+        """``value`` as a message may show it: its placeholder when it came from ``${VAR}``, on
+        one line (a newline or other control character as its repr escape)."""
+        return one_line(self.spec.display(path, value))
 
 
 # ---------------------------------------------------------------------- cron
