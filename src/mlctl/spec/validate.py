@@ -73,6 +73,7 @@ class _Validator:
         self.diagnostics: list[Diagnostic] = []
         self.repo_real = spec.repo.resolve()
         self._dirs: dict[str, Path] = {}
+        self._parts: dict[str, tuple[str, ...] | None] = {}
         self.all_providers = dict(spec.providers if all_providers is None else all_providers)
         self._places: list[tuple[tuple[str, ...], str, bool]] | None = None
 
@@ -481,20 +482,26 @@ class _Validator:
             target = target.resolve()
         return target
 
+    def _relative(self, value: str) -> tuple[str, ...] | None:
+        """The resolved repository-relative parts of ``value`` (None: it resolves outside the
+        repository, or cannot be resolved); each value is resolved once per validation."""
+        if value not in self._parts:
+            try:
+                target = self.resolved(value)
+            except (OSError, RuntimeError, ValueError):  # a symlink loop, a name too long
+                self._parts[value] = None
+            else:
+                root = self.repo_real
+                self._parts[value] = target.relative_to(root).parts if target.is_relative_to(root) else None
+        return self._parts[value]
+
     def inside(self, value: str) -> bool:
         """Whether ``value`` resolves inside the repository."""
-        try:
-            return self.resolved(value).is_relative_to(self.repo_real)
-        except (OSError, RuntimeError, ValueError):  # a symlink loop, a name too long
-            return False
+        return self._relative(value) is not None
 
     def parts(self, value: str) -> tuple[str, ...]:
         """The resolved repository-relative parts of ``value``, case-folded (for comparisons)."""
-        try:
-            relative = self.resolved(value).relative_to(self.repo_real)
-        except (OSError, RuntimeError, ValueError):
-            return ()
-        return tuple(part.casefold() for part in relative.parts)
+        return tuple(part.casefold() for part in self._relative(value) or ())
 
     def is_git(self, value: str) -> bool:
         return ".git" in self.parts(value)
