@@ -18,6 +18,7 @@ artifacts provider or its s3 backend), outside the backend's state key and the a
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Collection, Mapping
 from functools import lru_cache
@@ -491,8 +492,15 @@ class _Validator:
             except (OSError, RuntimeError, ValueError):  # a symlink loop, a name too long
                 self._parts[value] = None
             else:
-                root = self.repo_real
-                self._parts[value] = target.relative_to(root).parts if target.is_relative_to(root) else None
+                text, root = str(target), str(self.repo_real)
+                under = root if root.endswith(os.sep) else root + os.sep
+                self._parts[value] = (
+                    ()
+                    if text == root
+                    else tuple(text[len(under) :].split(os.sep))
+                    if text.startswith(under)
+                    else None
+                )
         return self._parts[value]
 
     def inside(self, value: str) -> bool:
