@@ -12,6 +12,7 @@ Importing this module is light: uvicorn and FastAPI load when :func:`run` serves
 from __future__ import annotations
 
 import errno
+import gc
 import ipaddress
 import os
 import tempfile
@@ -55,6 +56,8 @@ def run(
             "set MLCTL_SERVE_TOKEN (clients send 'Authorization: Bearer <token>') or pass --insecure"
         )
     import uvicorn
+
+    gc.set_threshold(700, 10, 10)  # CPython's defaults: a server lives long (see cli/main.py)
 
     settings = {
         "MLCTL_SERVE_REPO": str(ws.repo),
