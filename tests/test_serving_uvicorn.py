@@ -32,17 +32,18 @@ def test_hot_swap_under_load_and_rollback(two_versions: Path) -> None:
         server.wait_ready()
         assert httpx.get(server.url + "/ready").json()["version"] == 2
         failures: list[str] = []
-        versions: list[int] = []
+        answers: list[tuple[float, float, int]] = []  # (sent, received, version) per request
         stop = threading.Event()
 
         def loop() -> None:
             with httpx.Client(base_url=server.url, timeout=10) as client:
                 while not stop.is_set():
+                    sent = time.monotonic()
                     r = client.post("/predict", json=ROW)
                     if r.status_code != 200:
                         failures.append(r.text)
                     else:
-                        versions.append(r.json()["version"])
+                        answers.append((sent, time.monotonic(), r.json()["version"]))
 
         threads = [threading.Thread(target=loop) for _ in range(4)]
         for t in threads:
@@ -64,11 +65,13 @@ def test_hot_swap_under_load_and_rollback(two_versions: Path) -> None:
         assert swapped is not None, "the server never answered with the rolled-back version"
         print(f"\nrollback -> old version answering: {swapped:.3f} s (benchmarks/serving.py measures it)")
         assert not failures, failures[:3]
+        versions = [v for _, _, v in answers]
         assert 2 in versions and 1 in versions
-        assert versions[-1] == 1
-        # the versions move once, from 2 to 1: no request is answered by v2 after v1 answered
-        first_one = versions.index(1)
-        assert all(v == 1 for v in versions[first_one:])
+        assert max(answers)[2] == 1  # the last request sent
+        # the versions move once, from 2 to 1: a request sent after any client received a v1
+        # answer is never answered by v2 (requests in flight at the swap may be, in any order)
+        first_one = min(received for _, received, v in answers if v == 1)
+        assert all(v == 1 for sent, _, v in answers if sent > first_one)
         # plan sees what the local server really serves
         live = LocalServing(two_versions, "dev").live("churn-api")
         assert live is not None and live["version"] == 1 and live["model"] == "churn-predictor"
