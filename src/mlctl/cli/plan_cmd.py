@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -151,16 +150,12 @@ def _plan(
     labels: tuple[str, ...] = (),
     with_maturity: bool = False,
 ) -> None:
-    import os
-
     from mlctl import operations
     from mlctl.errors import MlctlError
+    from mlctl.operations.ci import pr_labels
 
-    pr_labels: tuple[str, ...] | None = labels or None
-    if pr_labels is None and "MLCTL_PR_LABELS" in os.environ:
-        pr_labels = tuple(x.strip() for x in os.environ["MLCTL_PR_LABELS"].split(",") if x.strip())
     options = operations.PlanOptions(
-        targets=targets, replace=replace, refresh=refresh, evaluate=evaluate, labels=pr_labels
+        targets=targets, replace=replace, refresh=refresh, evaluate=evaluate, labels=pr_labels(labels)
     )
     if (changed or base) and ctx.get_parameter_source("env") is click.core.ParameterSource.ENVIRONMENT:
         env = None  # $MLCTL_ENV is a default for -e, not an -e: --changed plans every changed one
@@ -234,7 +229,7 @@ def _render(result: PlanResult, fmt: str, env: str, out: str | None, ws: Workspa
 
 
 def _render_changed(result: ChangedPlanResult, fmt: str, out: str | None) -> None:
-    from mlctl.plan.render import plan_json, render_text
+    from mlctl.plan.render import changed_json, render_text
 
     found, plans = result.changes, result.plans
     held = [str(d) for d in result.errors]
@@ -245,17 +240,7 @@ def _render_changed(result: ChangedPlanResult, fmt: str, out: str | None) -> Non
         report = Report(plans, base=found.base, head=found.head, notes=notes, held=held)
         click.echo(build_comment(report)[0], nl=False)
     elif fmt == "json":
-        document: dict[str, Any] = {
-            "format_version": "1.0",
-            "base": found.base,
-            "merge_base": found.merge_base,
-            "head": found.head,
-            "changed_files": found.files,
-            "removed_environments": found.removed,
-            "environments": [plan_json(p) for p in plans],
-            "not_planned": held,
-        }
-        click.echo(json.dumps(document, indent=2))
+        click.echo(changed_json(found, plans, held), nl=False)
     else:
         for line in held:
             click.echo(click.style(line, fg="red", bold=True))

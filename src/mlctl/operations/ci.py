@@ -36,6 +36,16 @@ def trusted_endpoints() -> frozenset[str]:
     return parse_trusted(os.environ.get(TRUSTED_VARIABLE))
 
 
+def pr_labels(given: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """The pull request's labels for policies: ``given`` (``--label``) when any, else the
+    comma-separated ``$MLCTL_PR_LABELS`` the plan workflow sets; None when neither says."""
+    if given:
+        return given
+    if "MLCTL_PR_LABELS" not in os.environ:
+        return None
+    return tuple(x.strip() for x in os.environ["MLCTL_PR_LABELS"].split(",") if x.strip())
+
+
 def reviewed_run() -> bool:
     """True in a GitHub Actions run for anything but a pull request (see the module contract);
     False everywhere else (a pull request, another CI, a laptop), where the check applies."""

@@ -10,13 +10,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlctl.errors import Diagnostic
 from mlctl.plan.diagnostics import diagnostic_json
 from mlctl.plan.diff import short
 from mlctl.plan.model import SYMBOLS, UNKNOWN, Plan, ResourceChange, RolloutStep
 from mlctl.redaction import redact
+
+if TYPE_CHECKING:
+    from mlctl.gitops.changed import ChangedEnvironments
 
 _VERB = {
     "create": "will be created",
@@ -644,6 +647,22 @@ def _resource_change(change: ResourceChange) -> dict[str, Any]:
         },
         "mlctl": mlctl,
     }
+
+
+def changed_json(changes: ChangedEnvironments, plans: list[Plan], not_planned: list[str]) -> str:
+    """``plan --changed --format json``: the change's git facts, one :func:`plan_json` per
+    changed environment, and the environments held back before review (docs/plan-json.md)."""
+    document: dict[str, Any] = {
+        "format_version": "1.0",
+        "base": changes.base,
+        "merge_base": changes.merge_base,
+        "head": changes.head,
+        "changed_files": changes.files,
+        "removed_environments": changes.removed,
+        "environments": [plan_json(p) for p in plans],
+        "not_planned": not_planned,
+    }
+    return json.dumps(document, indent=2) + "\n"
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
