@@ -28,7 +28,7 @@ commits each call to SQLite; mlctl's timed section ends with ``finish``/``flush`
 ``mlflow.pyfunc.load_model("models:/<name>@production")``. After the table, the floors of
 row 4, fresh processes without any registry: unpickling the pipeline and predicting (what
 any loader of the pickle pays, MLflow's included), and loading the compiled file with
-:func:`mlctl.ml.compiled.load_compiled` and predicting (what mlctl's loader pays besides
+:func:`mlctl.ml.compiled_artifact.load_compiled` and predicting (what mlctl's loader pays besides
 reading its spec and state).
 
 Then, unless ``--no-apply``, the cost the MLflow provider adds to an apply: the example
@@ -261,7 +261,7 @@ def compiled_floor_code(repo: Path, features: list[str]) -> str:
     """Row 4 without spec or state: load the compiled file and predict (mlctl's loader pays it)."""
     path = str(next((repo / ".mlctl" / "artifacts").rglob("model.compiled.npz")))
     return (
-        "from mlctl.ml.compiled import load_compiled\n"
+        "from mlctl.ml.compiled_artifact import load_compiled\n"
         f"m = load_compiled(open({path!r}, 'rb').read())\n"
         f"m.predict([[0.0] * {len(features)}])\n"
     )

@@ -13,10 +13,9 @@ from mlctl.ml.compiled import (
     CompileError,
     PipelinePredictor,
     compile_pipeline,
-    load_compiled,
     same_predictions,
-    save_compiled,
 )
+from mlctl.ml.compiled_artifact import load_compiled, save_compiled
 from mlctl.ml.train import build_pipeline, model_frame
 from mlctl.serving.follower import choose_predictor
 

@@ -103,10 +103,9 @@ def store_compiled(
         PipelinePredictor,
         compile_pipeline,
         differs,
-        load_compiled,
-        save_compiled,
         with_holes,
     )
+    from mlctl.ml.compiled_artifact import load_compiled, save_compiled
 
     try:
         fast = compile_pipeline(result.pipeline, features)

@@ -16,8 +16,9 @@ Importing this package is cheap; each module imports what it needs.
 * :mod:`~mlctl.ml.plots`: feature importance and confusion matrix PNGs (Agg, no pyplot).
 * :mod:`~mlctl.ml.tracking`: ``RunStore``/``Run``/``RunRecord``, a local MLflow-like run
   store with atomic writes.
-* :mod:`~mlctl.ml.compiled`: tree pipelines compiled to numpy arrays (an ``.npz`` loaded
-  without unpickling) and the predictors serving and ``load_model`` use.
+* :mod:`~mlctl.ml.compiled`: tree pipelines compiled to numpy arrays, and the predictors
+  serving and ``load_model`` use; :mod:`~mlctl.ml.compiled_artifact`: their ``.npz`` file,
+  loaded without unpickling.
 * :mod:`~mlctl.ml.mlflow_model`: a version written as an MLflow model directory (``MLmodel``).
 * :mod:`~mlctl.ml.values`: ``to_bool`` and the value words tables, training and the compiled
   model share (pandas-free).

@@ -30,24 +30,12 @@ compares the compiled path with the fitted pipeline on sample rows, as one batch
 row (bitwise equal probabilities and equal predictions), and serves through the pipeline
 itself when anything differs or the pipeline has a shape this module does not know.
 
-The compiled artifact (:func:`save_compiled` / :func:`load_compiled`): a compiled tree model
-(kinds ``compiled-forest`` and ``compiled-tree``; ``compiled-preprocess`` needs the estimator
-and is not saved) is one ``.npz`` file: the node and leaf arrays, each preprocessing
-branch's fill/mean/scale arrays, and ``header``, a uint8 array holding UTF-8 JSON
-(``format_version``, ``kind``, ``features``, ``classifier``, ``labels``, the branches'
-kinds, positions, categories and text fills). :func:`load_compiled` reads it with
-``np.load(..., allow_pickle=False)`` -- no object arrays, nothing is unpickled -- into a
-:class:`FastPredictor` that needs only numpy: loading or predicting with it never imports
-scikit-learn or pandas (a datetime branch imports pandas to parse timestamps). The predictor
-computes exactly what it computed before saving (the arrays are stored bit for bit); callers
-verify it against the pipeline before storing (:func:`mlctl.engine.training.train_candidate`)
-and the artifact's sha256 at load (through the artifact store).
+The compiled artifact, an ``.npz`` file that needs only numpy to load, is written and read by
+:mod:`mlctl.ml.compiled_artifact`.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -62,19 +50,18 @@ __all__ = [
     "SAVED_KINDS",
     "CompileError",
     "FastPredictor",
+    "Forest",
+    "Group",
     "PipelinePredictor",
     "Prediction",
     "Predictor",
+    "Preprocessor",
     "compile_pipeline",
     "differs",
-    "load_compiled",
     "same_predictions",
-    "save_compiled",
     "with_holes",
 ]
 
-#: the version of the ``.npz`` layout :func:`save_compiled` writes and :func:`load_compiled` reads
-FORMAT_VERSION = 1
 #: the kinds of :class:`FastPredictor` that stand alone (no estimator needed), hence can be saved
 SAVED_KINDS = ("compiled-forest", "compiled-tree")
 
@@ -213,7 +200,7 @@ def _flag(value: Any) -> float:
 
 
 @dataclass
-class _Group:
+class Group:
     """One ColumnTransformer branch, compiled: positions of its inputs and the arithmetic."""
 
     kind: str  # numeric | bool | datetime | categorical
@@ -234,7 +221,7 @@ def _unwrap_cast(step: Any) -> Callable[..., Any]:
     return step.func
 
 
-def _compile_group(name: str, transformer: Any, columns: list[str], features: list[str]) -> _Group:
+def _compile_group(name: str, transformer: Any, columns: list[str], features: list[str]) -> Group:
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -287,7 +274,7 @@ def _compile_group(name: str, transformer: Any, columns: list[str], features: li
                 table[c] = i
             categories.append(table)
             widths.append(len(cats))
-        return _Group(
+        return Group(
             kind,
             positions,
             list(imputer.statistics_),
@@ -300,7 +287,7 @@ def _compile_group(name: str, transformer: Any, columns: list[str], features: li
     if not imputer.keep_empty_features:
         raise CompileError(f"branch {name}: imputer drops empty features")
     fill = np.asarray(imputer.statistics_, dtype="float64")
-    group = _Group(kind, positions, fill, width=len(columns))
+    group = Group(kind, positions, fill, width=len(columns))
     if "scale" in steps:
         scaler = steps["scale"]
         if not isinstance(scaler, StandardScaler):
@@ -314,7 +301,7 @@ def _compile_group(name: str, transformer: Any, columns: list[str], features: li
 _Plan = tuple[Callable[[Any], float], list[float], list[float] | None, list[float] | None]
 
 
-class _Preprocessor:
+class Preprocessor:
     """The ColumnTransformer's arithmetic on a list of raw rows -> float64 (n, width)."""
 
     def __init__(self, preprocess: Any, features: list[str]) -> None:
@@ -322,7 +309,7 @@ class _Preprocessor:
 
         if not isinstance(preprocess, ColumnTransformer) or preprocess.sparse_output_:
             raise CompileError("preprocess step is not a dense ColumnTransformer")
-        self.groups: list[_Group] = []
+        self.groups: list[Group] = []
         for name, transformer, columns in preprocess.transformers_:
             if name == "remainder" and transformer == "drop":
                 continue
@@ -338,7 +325,7 @@ class _Preprocessor:
         self._plan()
 
     @classmethod
-    def of_groups(cls, groups: list[_Group]) -> _Preprocessor:
+    def of_groups(cls, groups: list[Group]) -> Preprocessor:
         """A preprocessor from compiled groups (:func:`load_compiled`)."""
         self = cls.__new__(cls)
         self.groups = groups
@@ -382,7 +369,7 @@ class _Preprocessor:
                 out.append(v)
         return out
 
-    def _block_one(self, g: _Group, row: Sequence[Any]) -> list[float]:
+    def _block_one(self, g: Group, row: Sequence[Any]) -> list[float]:
         out = np.empty((1, g.width), dtype="float64")
         self._fill([g], [row], out)
         return [float(v) for v in out[0]]
@@ -392,7 +379,7 @@ class _Preprocessor:
         self._fill(self.groups, rows, out)
         return out
 
-    def _fill(self, groups: list[_Group], rows: Sequence[Sequence[Any]], out: np.ndarray) -> None:
+    def _fill(self, groups: list[Group], rows: Sequence[Sequence[Any]], out: np.ndarray) -> None:
         n = len(rows)
         offset = 0
         for g in groups:
@@ -422,7 +409,7 @@ class _Preprocessor:
             offset += g.width
 
     @staticmethod
-    def _onehot(g: _Group, rows: Sequence[Sequence[Any]], out: np.ndarray, offset: int) -> None:
+    def _onehot(g: Group, rows: Sequence[Sequence[Any]], out: np.ndarray, offset: int) -> None:
         assert g.categories is not None and g.widths is not None
         out[:, offset : offset + g.width] = 0.0
         for i, r in enumerate(rows):
@@ -439,7 +426,7 @@ class _Preprocessor:
 # -- tree ensembles --------------------------------------------------------------------------
 
 
-class _Forest:
+class Forest:
     """All trees of a forest in one table of node records, walked together (see the module notes)."""
 
     def __init__(self, trees: list[Any], classifier: bool, n_classes: int) -> None:
@@ -507,7 +494,7 @@ class _Forest:
         self.n_trees = len(trees)
 
     @classmethod
-    def of_arrays(cls, arrays: dict[str, np.ndarray], depth: int) -> _Forest:
+    def of_arrays(cls, arrays: dict[str, np.ndarray], depth: int) -> Forest:
         """A forest from the arrays :meth:`arrays` gave (:func:`load_compiled`)."""
         self = cls.__new__(cls)
         threshold, feature, child = arrays["threshold"], arrays["feature"], arrays["child"]
@@ -602,21 +589,21 @@ class FastPredictor(Predictor):
         names_in = getattr(pipeline, "feature_names_in_", None)
         if names_in is not None and list(names_in) != self.features:
             raise CompileError("signature inputs differ from the pipeline's columns")
-        self.pre = _Preprocessor(pipeline.named_steps["preprocess"], self.features)
+        self.pre = Preprocessor(pipeline.named_steps["preprocess"], self.features)
         model = pipeline.named_steps["model"]
         self.model = model
         self.classifier = _is_classifier(model)
-        self.forest: _Forest | None = None
+        self.forest: Forest | None = None
         forests = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier, ExtraTreesRegressor)
         if self.classifier and getattr(model, "n_outputs_", 1) != 1:
             raise CompileError("multi-output classifier")
         if isinstance(model, forests):
             self.n_classes = int(model.n_classes_) if self.classifier else 0
-            self.forest = _Forest(list(model.estimators_), self.classifier, self.n_classes)
+            self.forest = Forest(list(model.estimators_), self.classifier, self.n_classes)
             self.kind = "compiled-forest"
         elif isinstance(model, (DecisionTreeClassifier, DecisionTreeRegressor)):
             self.n_classes = int(model.n_classes_) if self.classifier else 0
-            self.forest = _Forest([model], self.classifier, self.n_classes)
+            self.forest = Forest([model], self.classifier, self.n_classes)
             self.kind = "compiled-tree"
         else:
             self.kind = "compiled-preprocess"
@@ -731,150 +718,3 @@ def same_predictions(a: Prediction, b: Prediction) -> str | None:
     if a.value is not None and b.value is not None and not np.array_equal(a.value, b.value):
         return "predicted values differ"
     return None
-
-
-# -- the compiled artifact -------------------------------------------------------------------
-
-
-def save_compiled(predictor: FastPredictor, labels: Sequence[Any] | None = None) -> bytes:
-    """The ``.npz`` bytes of a compiled tree model (see the module notes); ``labels``: the class
-    labels in index order, recorded for readers. :class:`CompileError` for a kind that needs
-    its estimator (``compiled-preprocess``) or values that do not fit the format."""
-    if predictor.kind not in SAVED_KINDS or predictor.forest is None:
-        raise CompileError(f"a {predictor.kind} predictor needs its estimator and is not saved")
-    arrays: dict[str, np.ndarray] = {f"forest_{k}": v for k, v in predictor.forest.arrays().items()}
-    groups: list[dict[str, Any]] = []
-    for i, g in enumerate(predictor.pre.groups):
-        entry: dict[str, Any] = {"kind": g.kind, "positions": [int(p) for p in g.positions], "width": g.width}
-        if g.kind == "categorical":
-            assert g.categories is not None
-            fill = [v if isinstance(v, str) else None for v in g.fill]
-            if any(f is None for f in fill):
-                raise CompileError("a categorical branch fills with a non-text value")
-            entry["fill"] = fill
-            entry["categories"] = [sorted(table, key=table.__getitem__) for table in g.categories]
-        else:
-            arrays[f"group{i}_fill"] = np.asarray(g.fill, dtype="float64")
-            for name in ("mean", "scale"):
-                value = getattr(g, name)
-                entry[name] = value is not None
-                if value is not None:
-                    arrays[f"group{i}_{name}"] = np.asarray(value, dtype="float64")
-        groups.append(entry)
-    if predictor.classifier:
-        classes = np.asarray(predictor.classes)
-        if classes.dtype.kind not in "iub":
-            raise CompileError("class indices are not integers")
-        arrays["classes"] = classes.astype("int64")
-    header = {
-        "format_version": FORMAT_VERSION,
-        "kind": predictor.kind,
-        "features": list(predictor.features),
-        "classifier": bool(predictor.classifier),
-        "n_classes": int(predictor.n_classes),
-        "depth": int(predictor.forest.depth),
-        "labels": None if labels is None else [_plain(v) for v in labels],
-        "groups": groups,
-    }
-    try:
-        text = json.dumps(header, sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as error:
-        raise CompileError(f"header: {error}") from None
-    arrays["header"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # uncompressed: a load is a read
-    return buffer.getvalue()
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def load_compiled(data: bytes) -> FastPredictor:
-    """The :class:`FastPredictor` ``data`` (what :func:`save_compiled` wrote) holds, read with
-    ``allow_pickle=False`` and needing only numpy. The caller verifies the bytes' sha256
-    first. :class:`ValueError` naming what is wrong when ``data`` is not such a file."""
-    import zipfile
-
-    try:
-        loaded = np.load(io.BytesIO(data), allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ValueError("a single array, not an .npz")
-        with loaded as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise ValueError(f"not a compiled model: {error}") from None
-    try:
-        header = json.loads(arrays.pop("header").tobytes().decode("utf-8"))
-        return _from_arrays(header, arrays)
-    except (
-        KeyError,
-        TypeError,
-        AttributeError,
-        IndexError,
-        UnicodeDecodeError,
-        json.JSONDecodeError,
-    ) as error:
-        raise ValueError(f"not a compiled model: {type(error).__name__}: {error}") from None
-
-
-def _from_arrays(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> FastPredictor:
-    if header.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"compiled model format {header.get('format_version')!r} is not {FORMAT_VERSION}")
-    kind = header["kind"]
-    if kind not in SAVED_KINDS:
-        raise ValueError(f"compiled model kind {kind!r} is not one of {', '.join(SAVED_KINDS)}")
-    features = [str(f) for f in header["features"]]
-    groups: list[_Group] = []
-    for i, entry in enumerate(header["groups"]):
-        positions = [int(p) for p in entry["positions"]]
-        if any(p < 0 or p >= len(features) for p in positions):
-            raise ValueError("a branch reads a feature that does not exist")
-        if entry["kind"] == "categorical":
-            categories = [{str(c): j for j, c in enumerate(cats)} for cats in entry["categories"]]
-            widths = [len(c) for c in categories]
-            groups.append(
-                _Group(
-                    "categorical",
-                    positions,
-                    [str(v) for v in entry["fill"]],
-                    categories=categories,
-                    widths=widths,
-                    width=sum(widths),
-                )
-            )
-        elif entry["kind"] in ("numeric", "bool", "datetime"):
-            groups.append(
-                _Group(
-                    entry["kind"],
-                    positions,
-                    arrays[f"group{i}_fill"],
-                    mean=arrays[f"group{i}_mean"] if entry.get("mean") else None,
-                    scale=arrays[f"group{i}_scale"] if entry.get("scale") else None,
-                    width=len(positions),
-                )
-            )
-        else:
-            raise ValueError(f"unknown branch kind {entry['kind']!r}")
-    forest = _Forest.of_arrays(
-        {k[len("forest_") :]: v for k, v in arrays.items() if k.startswith("forest_")}, header["depth"]
-    )
-    if len(forest.nodes) and int(forest.nodes["feature"].max()) >= sum(g.width for g in groups):
-        raise ValueError("a tree reads a column the preprocessing does not make")
-    predictor = FastPredictor.__new__(FastPredictor)
-    predictor.features = features
-    predictor.pre = _Preprocessor.of_groups(groups)
-    predictor.model = None
-    predictor.classifier = bool(header["classifier"])
-    predictor.forest = forest
-    predictor.kind = kind
-    predictor.n_classes = int(header["n_classes"])
-    predictor.labels = header.get("labels")
-    if predictor.classifier:
-        predictor.classes = arrays["classes"]
-        if (
-            forest.leaf_value.shape[1:] != (predictor.n_classes,)
-            or len(predictor.classes) != predictor.n_classes
-        ):
-            raise ValueError("leaf values do not match the classes")
-    return predictor

@@ -143,7 +143,7 @@ def load_model(
         raise MlctlError(f"'{model}' has no version {number} with an artifact in '{workspace.env}'")
     store = artifact_store(workspace.spec)
     if record.compiled is not None:
-        from mlctl.ml.compiled import load_compiled
+        from mlctl.ml.compiled_artifact import load_compiled
 
         # the pickle is not read; a version whose stored pickle no longer matches is refused
         refuse_unless_intact(record.artifact, store.health(record.artifact))

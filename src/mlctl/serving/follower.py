@@ -55,9 +55,9 @@ from mlctl.ml.compiled import (
     Predictor,
     compile_pipeline,
     differs,
-    load_compiled,
     with_holes,
 )
+from mlctl.ml.compiled_artifact import load_compiled
 from mlctl.providers import runs_root
 from mlctl.providers.base import read_verified, refuse_unless_intact
 from mlctl.spec.envspec import EnvSpec
