@@ -46,16 +46,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from example_requests import FEATURES, request_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-FEATURES = [
-    "total_orders_30d",
-    "avg_order_value",
-    "days_since_last_order",
-    "support_tickets_90d",
-    "login_frequency_7d",
-]
 
 CEILING = """
 import json, os
@@ -285,11 +279,7 @@ def main() -> None:
         import joblib
         import pandas as pd
 
-        sample = pd.read_csv(local / "data" / "customer_activity.csv").head(500).dropna(subset=FEATURES)
-        rows = [
-            {f: (float(r[f]) if f == "avg_order_value" else int(r[f])) for f in FEATURES}
-            for _, r in sample.iterrows()
-        ]
+        rows = request_rows(local / "data" / "customer_activity.csv")
         bodies = [json.dumps(r).encode() for r in rows]
         body_file = work / "bodies.txt"
         body_file.write_bytes(b"\n".join(bodies) + b"\n")

@@ -25,16 +25,10 @@ import time
 from pathlib import Path
 
 import httpx
+from example_requests import request_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 MLFLOW_VENV = Path("/tmp/mlctl-bench-mlflow-venv")
-FEATURES = [
-    "total_orders_30d",
-    "avg_order_value",
-    "days_since_last_order",
-    "support_tickets_90d",
-    "login_frequency_7d",
-]
 
 
 def sh(*args: str, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
@@ -182,14 +176,7 @@ def main() -> None:
         sh(*mlctl, "-C", str(repo), "apply", "-e", "dev", "--auto-approve")
         state = json.loads((repo / "state" / "dev.json").read_text())
 
-        import pandas as pd
-
-        sample = pd.read_csv(repo / "data" / "customer_activity.csv").head(500)
-        sample = sample.dropna(subset=FEATURES)
-        rows = [
-            {f: (float(r[f]) if f == "avg_order_value" else int(r[f])) for f in FEATURES}
-            for _, r in sample.iterrows()
-        ]
+        rows = request_rows(repo / "data" / "customer_activity.csv")
         mlctl_bodies = [json.dumps(r).encode() for r in rows]
         mlflow_bodies = [json.dumps({"dataframe_records": [r]}).encode() for r in rows]
 

@@ -14,14 +14,9 @@ import numpy as np
 import pandas as pd
 
 from conftest import state_of
+from mlctl.example.generator import FEATURES as EXAMPLE_FEATURES
 
-FEATURES = [
-    "total_orders_30d",
-    "avg_order_value",
-    "days_since_last_order",
-    "support_tickets_90d",
-    "login_frequency_7d",
-]
+FEATURES = list(EXAMPLE_FEATURES)  # the example model's inputs, in signature order
 
 
 def log_dir(repo: Path, env: str = "dev", model: str = "churn-predictor") -> Path:

@@ -42,12 +42,13 @@ def prepare(repo: Path, *edits: tuple[str, str]) -> None:
     assert registry["stages"] == {"staging": 2, "production": 1}
 
 
-def row(i: int) -> dict[str, Any]:
-    """The ``i``-th prediction request: the example's row with customer ``C{i:06d}`` and
-    feature values that vary with ``i`` (the same ``i`` always gives the same request)."""
+def row(i: int, customer_id: str | None = None) -> dict[str, Any]:
+    """The ``i``-th prediction request: the example's row with customer ``customer_id``
+    (default ``C{i:06d}``) and feature values that vary with ``i`` (the same ``i`` always gives
+    the same request)."""
     return dict(
         ROW,
-        customer_id=f"C{i:06d}",
+        customer_id=customer_id or f"C{i:06d}",
         total_orders_30d=(i * 7) % 23,
         avg_order_value=20.0 + (i * 37) % 1000 / 10.0,
         days_since_last_order=(i * 13) % 120,

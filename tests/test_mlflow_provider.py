@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from conftest import edit, invoke, state_of
+from mlctl.example.generator import FEATURES as EXAMPLE_FEATURES
 from mlflow_server import MlflowServer, running
 
 mlflow = pytest.importorskip("mlflow")
@@ -122,13 +123,7 @@ def test_apply_promote_rollback_and_drift_mirror_to_mlflow(
     assert invoke(repo, "plan", "-e", "dev", "--detailed-exitcode").exit_code == 0
 
 
-FEATURES = [
-    "total_orders_30d",
-    "avg_order_value",
-    "days_since_last_order",
-    "support_tickets_90d",
-    "login_frequency_7d",
-]
+FEATURES = list(EXAMPLE_FEATURES)  # the example model's inputs, in signature order
 
 
 def _feature_rows(repo: Path) -> Any:

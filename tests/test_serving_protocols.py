@@ -17,17 +17,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import edit, invoke
+from mlctl.example.generator import FEATURES as EXAMPLE_FEATURES
 from mlctl.providers.predlog import prediction_log_dir, read_requests
 from mlctl.serving.app import create_app
 from serving_helpers import ROW
 
-FEATURES = [
-    "total_orders_30d",
-    "avg_order_value",
-    "days_since_last_order",
-    "support_tickets_90d",
-    "login_frequency_7d",
-]
+FEATURES = list(EXAMPLE_FEATURES)  # the example model's inputs, in signature order
 ROWS = [
     dict(
         ROW,

@@ -17,32 +17,19 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+import rollout_support
 from conftest import edit, invoke
+from mlctl.example.generator import FEATURES as EXAMPLE_FEATURES
 from mlctl.providers.predlog import iter_records, prediction_log_dir
 from mlctl.serving.app import create_app
 from mlctl.serving.service import bucket
 from mlctl.state.document import RolloutRecord, State
-from serving_helpers import ROW
 
-FEATURES = [
-    "total_orders_30d",
-    "avg_order_value",
-    "days_since_last_order",
-    "support_tickets_90d",
-    "login_frequency_7d",
-]
+FEATURES = list(EXAMPLE_FEATURES)  # the example model's inputs, in signature order
 
 
 def row(i: int) -> dict[str, Any]:
-    return dict(
-        ROW,
-        customer_id=f"K{i:05d}",
-        total_orders_30d=(i * 7) % 23,
-        avg_order_value=20.0 + (i * 37) % 1000 / 10.0,
-        days_since_last_order=(i * 13) % 120,
-        support_tickets_90d=(i * 3) % 6,
-        login_frequency_7d=i % 8,
-    )
+    return rollout_support.row(i, customer_id=f"K{i:05d}")
 
 
 def with_rollout(repo: Path, strategy: str, weight: float) -> None:

@@ -251,6 +251,19 @@ def store_candidate(
 # -- reading a sealed result ---------------------------------------------------------------------
 
 
+def _stored_beside(request: CandidateRequest, record: object, suffix: str, what: str) -> Artifact | None:
+    """An optional file the Job stored next to the model (None when the manifest names none):
+    refused unless it is where the Job stores it (its URI ends with ``suffix``) and its stored
+    bytes match the sha256 the manifest records."""
+    if record is None:
+        return None
+    artifact = _artifact_of(record, f"its {what}")
+    if not artifact.uri.endswith(suffix):
+        raise MlctlError(f"its {what} {artifact.uri} is not where the Job stores it")
+    request.store.fetch(artifact)  # verifies the sha256 of the stored bytes
+    return artifact
+
+
 def _artifact_of(record: object, what: str) -> Artifact:
     try:
         artifact = Artifact.model_validate(record)
@@ -333,18 +346,11 @@ def verify_result(request: CandidateRequest, manifest: dict[str, Any], key: str)
     except (TypeError, ValueError):
         raise MlctlError("its metrics are not numbers") from None
     request.store.fetch(artifact)  # verifies the sha256 of the stored bytes
-    mlflow_model = None
-    if manifest.get("mlflow_model") is not None:
-        mlflow_model = _artifact_of(manifest.get("mlflow_model"), "its MLflow model")
-        if not mlflow_model.uri.endswith(f"/{request.model}/{run_id}/mlflow-model.json"):
-            raise MlctlError(f"its MLflow model {mlflow_model.uri} is not where the Job stores it")
-        request.store.fetch(mlflow_model)
-    compiled = None
-    if manifest.get("compiled") is not None:
-        compiled = _artifact_of(manifest.get("compiled"), "its compiled model")
-        if not compiled.uri.endswith(f"/{request.model}/{run_id}/{COMPILED_FILE}"):
-            raise MlctlError(f"its compiled model {compiled.uri} is not where the Job stores it")
-        request.store.fetch(compiled)
+    where = f"/{request.model}/{run_id}/"
+    mlflow_model = _stored_beside(
+        request, manifest.get("mlflow_model"), where + "mlflow-model.json", "MLflow model"
+    )
+    compiled = _stored_beside(request, manifest.get("compiled"), where + COMPILED_FILE, "compiled model")
     _restore_run(request.store, runs_root(request.spec), run_id, manifest.get("run_files"))
     model = request.spec.config.models[request.model]
     gates = evaluate_gates(metrics, model.gates, model.training.task, request.production_metrics)
