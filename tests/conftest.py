@@ -81,9 +81,20 @@ def repo(example_template: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def applied(applied_template: Path, tmp_path: Path) -> Path:
-    """A private copy of the applied example repository (v1 in staging and production)."""
+    """A private copy of the applied example repository (v1 in staging and production), its
+    versions stamped as trained now: the example retrains on a schedule (Mondays 06:00 UTC),
+    and a tick between the session's apply and this test must not plan a retraining the test
+    did not ask for (tests of the schedule set their own training times)."""
+    from mlctl.state.document import State, utcnow
+
     target = tmp_path / "repo"
     shutil.copytree(applied_template, target)
+    state_file = target / "state" / "dev.json"
+    state = State.from_json(state_file.read_text())
+    for registry in state.models.values():
+        for version in registry.versions:
+            version.created_at = utcnow()
+    state_file.write_bytes(state.to_bytes())
     return target
 
 
